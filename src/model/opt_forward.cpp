@@ -1,0 +1,203 @@
+#include "model/opt_forward.h"
+
+#include <torch/version.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "common/error.h"
+
+namespace zo2 {
+
+AttnMask make_attn_mask(const at::Tensor& mask, AttentionImpl impl) {
+  ZO2_REQUIRE(mask.dim() == 2, "attention mask must be [batch, seq], got ", mask.sizes());
+  const int64_t T = mask.size(1);
+  at::Tensor m = mask.to(at::kLong);
+  AttnMask out;
+  // transformers: position_ids = cumsum(mask) * mask - 1, then the table row is position + 2.
+  out.positions = at::cumsum(m, 1) * m + 1;
+  at::Tensor seen = m.to(at::kBool);
+  at::Tensor causal = at::ones({T, T}, seen.options()).tril();
+  at::Tensor allowed = causal.view({1, 1, T, T}) & seen.view({-1, 1, 1, T});
+  out.no_padding = seen.all().item<bool>();
+  out.additive = at::zeros(allowed.sizes(), mask.options().dtype(at::kFloat))
+                     .masked_fill_(allowed.logical_not(), std::numeric_limits<float>::lowest());
+  out.allowed = allowed | allowed.any(-1, /*keepdim=*/true).logical_not();
+#if TORCH_VERSION_MAJOR >= 2
+  out.use_sdpa = impl == AttentionImpl::kAuto && mask.is_cuda();
+#else
+  (void)impl;
+#endif
+  return out;
+}
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  const int64_t nb = w.size(0);
+  TORCH_CHECK(x.size(0) == nb, "linear: activations have ", x.size(0), " branches, weight ", nb);
+  std::vector<int64_t> shape = x.sizes().vec();
+  at::Tensor x3 = x.reshape({nb, -1, shape.back()});
+  at::Tensor y;
+  if (nb == 1)
+    y = at::linear(x3[0], w[0], b.defined() ? b[0] : at::Tensor()).unsqueeze(0);
+  else if (b.defined())
+    y = at::baddbmm(b.unsqueeze(1), x3, w.transpose(1, 2));
+  else
+    y = at::bmm(x3, w.transpose(1, 2));
+  shape.back() = w.size(1);
+  return y.view(shape);
+}
+
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  const int64_t nb = w.size(0), H = w.size(1);
+  if (nb == 1) return at::layer_norm(x, {H}, w[0], b[0], 1e-5);
+  std::vector<int64_t> bshape(x.dim(), 1);
+  bshape[0] = nb;
+  bshape.back() = H;
+  return at::layer_norm(x, {H}, {}, {}, 1e-5) * w.view(bshape) + b.view(bshape);
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
+                     const AttnMask& mask) {
+  const int64_t nb = q.size(0), B = q.size(1), T = q.size(2), H = q.size(3), hd = H / heads;
+  auto split = [&](const at::Tensor& t) { return t.reshape({nb * B, T, heads, hd}).transpose(1, 2); };
+  at::Tensor Q = split(q), K = split(k), V = split(v), o;
+#if TORCH_VERSION_MAJOR >= 2
+  if (mask.use_sdpa) {
+    // q was already scaled by head_dim^-0.5, as transformers does, hence scale 1.
+    if (mask.no_padding)
+      o = at::scaled_dot_product_attention(Q, K, V, {}, 0.0, /*is_causal=*/true, /*scale=*/1.0);
+    else
+      o = at::scaled_dot_product_attention(Q, K, V, mask.allowed.repeat({nb, 1, 1, 1}), 0.0, false, 1.0);
+    return o.transpose(1, 2).reshape({nb, B, T, H});
+  }
+#endif
+  at::Tensor s = at::matmul(Q, K.transpose(-1, -2)).to(at::kFloat).view({nb, B, heads, T, T});
+  at::Tensor p = at::softmax(s + mask.additive.unsqueeze(0), -1).to(q.scalar_type());
+  o = at::matmul(p.view({nb * B, heads, T, T}), V);
+  return o.transpose(1, 2).reshape({nb, B, T, H});
+}
+
+at::Tensor embed_forward(const OptConfig& cfg, const OuterWeights& w, ParamSource& src, const at::Tensor& ids,
+                         const AttnMask& mask) {
+  const int64_t nb = src.branches(), B = ids.size(0), T = ids.size(1);
+  at::Tensor tok = src.rows(kEmbedTokens, w.embed_tokens, ids.reshape(-1));  // [nb, B*T, E]
+  if (cfg.has_projections()) tok = linear(tok, src.get(kProjectIn, w.project_in), at::Tensor());
+  at::Tensor pos = src.rows(kEmbedPositions, w.embed_positions, mask.positions.reshape(-1));
+  return (tok + pos).view({nb, B, T, cfg.hidden});
+}
+
+at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t layer, const at::Tensor& x,
+                         const AttnMask& mask, ParamSource& src, const Trace* trace) {
+  auto tap = [&](const char* name, const at::Tensor& t) {
+    if (trace) (*trace)(name, layer, t);
+  };
+  auto id = [&](int slot) { return block_param_id(layer, slot); };
+  auto ln = [&](const at::Tensor& t, int slot) {
+    at::Tensor gw = src.get(id(slot), w.slot(slot));
+    return layer_norm(t, gw, src.get(id(slot + 1), w.slot(slot + 1)));
+  };
+  auto lin = [&](const at::Tensor& t, int slot) {
+    at::Tensor bias = src.get(id(slot + 1), w.slot(slot + 1));  // vectors first: matrices may share scratch
+    return linear(t, src.get(id(slot), w.slot(slot)), bias);
+  };
+  const double scaling = 1.0 / std::sqrt(static_cast<double>(cfg.head_dim()));
+
+  at::Tensor h = cfg.pre_ln ? ln(x, 8) : x;
+  tap("attn_in", h);
+  at::Tensor k = lin(h, 0);
+  at::Tensor v = lin(h, 2);
+  at::Tensor q = lin(h, 4) * scaling;
+  at::Tensor a = attention(q, k, v, cfg.heads, mask);
+  tap("attn", a);
+  at::Tensor r = x + lin(a, 6);
+  if (!cfg.pre_ln) r = ln(r, 8);
+  tap("resid_attn", r);
+  h = cfg.pre_ln ? ln(r, 14) : r;
+  h = lin(h, 10).relu_();
+  tap("fc1", h);
+  at::Tensor out = r + lin(h, 12);
+  if (!cfg.pre_ln) out = ln(out, 14);
+  tap("block_out", out);
+  src.end_block();
+  return out;
+}
+
+at::Tensor final_forward(const OptConfig& cfg, const OuterWeights& w, ParamSource& src, const at::Tensor& x) {
+  at::Tensor h = x;
+  if (cfg.has_final_ln()) {
+    at::Tensor gw = src.get(kFinalLnWeight, w.final_ln_w);
+    h = layer_norm(h, gw, src.get(kFinalLnBias, w.final_ln_b));
+  }
+  if (cfg.has_projections()) h = linear(h, src.get(kProjectOut, w.project_out), at::Tensor());
+  return h;
+}
+
+at::Tensor decoder_forward(const OptConfig& cfg, const OptWeights& w, ParamSource& src, const at::Tensor& ids,
+                           const AttnMask& mask, const Trace* trace) {
+  at::Tensor x = embed_forward(cfg, w.outer, src, ids, mask);
+  for (int64_t l = 0; l < cfg.layers; ++l) {
+    if (trace) (*trace)("hidden", l, x);
+    x = block_forward(cfg, w.blocks[l], l, x, mask, src, trace);
+  }
+  x = final_forward(cfg, w.outer, src, x);
+  if (trace) (*trace)("hidden", cfg.layers, x);
+  return x;
+}
+
+TokenTargets causal_lm_targets(const at::Tensor& labels) {
+  ZO2_REQUIRE(labels.dim() == 2 && labels.size(1) >= 2, "labels must be [batch, seq>=2], got ", labels.sizes());
+  const int64_t B = labels.size(0), T = labels.size(1);
+  at::Tensor next = labels.to(at::kLong).narrow(1, 1, T - 1);
+  at::Tensor idx = next.reshape(-1).ne(-100).nonzero().squeeze(1);
+  at::Tensor b = idx.div(T - 1, "floor");
+  TokenTargets tt;
+  tt.rows = b * T + (idx - b * (T - 1));
+  tt.targets = next.reshape(-1).index_select(0, idx);
+  tt.seq = b;
+  tt.batch = B;
+  return tt;
+}
+
+namespace {
+const at::Tensor& head_of(const OuterWeights& w, int64_t* id) {
+  *id = w.lm_head.defined() ? kLmHead : kEmbedTokens;
+  return w.head();
+}
+
+at::Tensor head_logits(const at::Tensor& h, const at::Tensor& W) {
+  // [nb, c, E] x [nb, V, E] -> [nb, c, V] in the compute dtype, then fp32 (transformers: logits.float()).
+  if (W.size(0) == 1) return at::matmul(h[0], W[0].t()).unsqueeze(0).to(at::kFloat);
+  return at::bmm(h, W.transpose(1, 2)).to(at::kFloat);
+}
+}  // namespace
+
+at::Tensor target_logprobs(const OptConfig& cfg, const OuterWeights& w, ParamSource& src, const at::Tensor& hidden,
+                           const TokenTargets& tt, int64_t chunk_rows) {
+  const int64_t nb = hidden.size(0), E = hidden.size(-1), N = tt.rows.numel();
+  at::Tensor h = hidden.reshape({nb, -1, E}).index_select(1, tt.rows);
+  int64_t id;
+  const at::Tensor& head = head_of(w, &id);
+  at::Tensor W = src.get(id, head);
+  if (chunk_rows <= 0)  // keep each chunk's fp32 logits near 128 MiB
+    chunk_rows = std::max<int64_t>(1, (int64_t(128) << 20) / (4 * nb * cfg.vocab_size));
+  at::Tensor out = at::empty({nb, N}, hidden.options().dtype(at::kFloat));
+  for (int64_t s = 0; s < N; s += chunk_rows) {
+    const int64_t c = std::min(chunk_rows, N - s);
+    at::Tensor logits = head_logits(h.narrow(1, s, c), W);
+    at::Tensor tgt = tt.targets.narrow(0, s, c).view({1, c, 1}).expand({nb, c, 1});
+    out.narrow(1, s, c).copy_(logits.gather(2, tgt).squeeze(2) - at::logsumexp(logits, {2}));
+  }
+  return out;
+}
+
+at::Tensor logits_at(const OptConfig&, const OuterWeights& w, ParamSource& src, const at::Tensor& hidden,
+                     const at::Tensor& rows) {
+  const int64_t nb = hidden.size(0), E = hidden.size(-1);
+  int64_t id;
+  const at::Tensor& head = head_of(w, &id);
+  return head_logits(hidden.reshape({nb, -1, E}).index_select(1, rows), src.get(id, head));
+}
+
+at::Tensor causal_lm_loss(const at::Tensor& logprobs, const TokenTargets&) { return -logprobs.mean(1); }
+
+}  // namespace zo2
