@@ -1,21 +1,42 @@
 #include "launcher/cli.h"
 
-#include <boost/program_options.hpp>
+#include <cstdio>
 #include <iostream>
 #include <string>
 
 #include "common/error.h"
+#include "launcher/commands.h"
 
 namespace zo2::cli {
 
-namespace po = boost::program_options;
+namespace {
+const Command kCommands[] = {
+    {"inspect", "load a checkpoint directory and describe it", cmd_inspect},
+};
+
+void usage(std::ostream& os) {
+  os << "usage: zo2 <command> [options]   (zo2 <command> --help for its options)\n\ncommands:\n";
+  for (const Command& c : kCommands) {
+    std::string name = c.name;
+    name.resize(12, ' ');
+    os << "  " << name << c.summary << "\n";
+  }
+}
+}  // namespace
 
 int run(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::cout << "usage: zo2 <command> [options]\n";
-    return argc < 2 ? 1 : 0;
+  if (argc < 2) {
+    usage(std::cerr);
+    return 2;
   }
-  throw_error("unknown command '", argv[1], "' (see zo2 --help)");
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    usage(std::cout);
+    return 0;
+  }
+  for (const Command& c : kCommands)
+    if (name == c.name) return c.run(Args(argv + 2, argv + argc));
+  throw_error("unknown command '", name, "' (zo2 --help lists them)");
 }
 
 void abort_peers() {}

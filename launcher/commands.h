@@ -1,0 +1,16 @@
+// Every zo2 subcommand, one file each (launcher/cmd_<name>.cpp). The table in cli.cpp lists them.
+#pragma once
+
+#include "launcher/options.h"
+
+namespace zo2::cli {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const Args& args);
+};
+
+int cmd_inspect(const Args& args);  // load a checkpoint and describe it
+
+}  // namespace zo2::cli
