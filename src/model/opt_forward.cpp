@@ -31,19 +31,25 @@ AttnMask make_attn_mask(const at::Tensor& mask, AttentionImpl impl) {
   return out;
 }
 
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  const int64_t nb = w.size(0);
-  TORCH_CHECK(x.size(0) == nb, "linear: activations have ", x.size(0), " branches, weight ", nb);
+at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::Tensor& b, const at::Tensor& x) {
+  const int64_t nb = x.size(0), out = w.size(0);
   std::vector<int64_t> shape = x.sizes().vec();
   at::Tensor x3 = x.reshape({nb, -1, shape.back()});
   at::Tensor y;
-  if (nb == 1)
-    y = at::linear(x3[0], w[0], b.defined() ? b[0] : at::Tensor()).unsqueeze(0);
-  else if (b.defined())
-    y = at::baddbmm(b.unsqueeze(1), x3, w.transpose(1, 2));
-  else
-    y = at::bmm(x3, w.transpose(1, 2));
-  shape.back() = w.size(1);
+  src.mat(id, w, [&](int64_t b0, const at::Tensor& W) {
+    const int64_t g = W.size(0);
+    if (g == 1 && nb == 1) {
+      y = at::linear(x3[0], W[0], b.defined() ? b[0] : at::Tensor()).unsqueeze(0);
+      return;
+    }
+    if (!y.defined()) y = at::empty({nb, x3.size(1), out}, x.options());
+    at::Tensor yg = y.narrow(0, b0, g), xg = x3.narrow(0, b0, g);
+    if (b.defined())
+      at::baddbmm_out(yg, b.narrow(0, b0, g).unsqueeze(1), xg, W.transpose(1, 2));
+    else
+      at::bmm_out(yg, xg, W.transpose(1, 2));
+  });
+  shape.back() = out;
   return y.view(shape);
 }
 
@@ -81,7 +87,7 @@ at::Tensor embed_forward(const OptConfig& cfg, const OuterWeights& w, ParamSourc
                          const AttnMask& mask) {
   const int64_t nb = src.branches(), B = ids.size(0), T = ids.size(1);
   at::Tensor tok = src.rows(kEmbedTokens, w.embed_tokens, ids.reshape(-1));  // [nb, B*T, E]
-  if (cfg.has_projections()) tok = linear(tok, src.get(kProjectIn, w.project_in), at::Tensor());
+  if (cfg.has_projections()) tok = linear(src, kProjectIn, w.project_in, at::Tensor(), tok);
   at::Tensor pos = src.rows(kEmbedPositions, w.embed_positions, mask.positions.reshape(-1));
   return (tok + pos).view({nb, B, T, cfg.hidden});
 }
@@ -93,12 +99,11 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
   };
   auto id = [&](int slot) { return block_param_id(layer, slot); };
   auto ln = [&](const at::Tensor& t, int slot) {
-    at::Tensor gw = src.get(id(slot), w.slot(slot));
-    return layer_norm(t, gw, src.get(id(slot + 1), w.slot(slot + 1)));
+    at::Tensor gw = src.vec(id(slot), w.slot(slot));
+    return layer_norm(t, gw, src.vec(id(slot + 1), w.slot(slot + 1)));
   };
   auto lin = [&](const at::Tensor& t, int slot) {
-    at::Tensor bias = src.get(id(slot + 1), w.slot(slot + 1));  // vectors first: matrices may share scratch
-    return linear(t, src.get(id(slot), w.slot(slot)), bias);
+    return linear(src, id(slot), w.slot(slot), src.vec(id(slot + 1), w.slot(slot + 1)), t);
   };
   const double scaling = 1.0 / std::sqrt(static_cast<double>(cfg.head_dim()));
 
@@ -118,17 +123,16 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
   at::Tensor out = r + lin(h, 12);
   if (!cfg.pre_ln) out = ln(out, 14);
   tap("block_out", out);
-  src.end_block();
   return out;
 }
 
 at::Tensor final_forward(const OptConfig& cfg, const OuterWeights& w, ParamSource& src, const at::Tensor& x) {
   at::Tensor h = x;
   if (cfg.has_final_ln()) {
-    at::Tensor gw = src.get(kFinalLnWeight, w.final_ln_w);
-    h = layer_norm(h, gw, src.get(kFinalLnBias, w.final_ln_b));
+    at::Tensor gw = src.vec(kFinalLnWeight, w.final_ln_w);
+    h = layer_norm(h, gw, src.vec(kFinalLnBias, w.final_ln_b));
   }
-  if (cfg.has_projections()) h = linear(h, src.get(kProjectOut, w.project_out), at::Tensor());
+  if (cfg.has_projections()) h = linear(src, kProjectOut, w.project_out, at::Tensor(), h);
   return h;
 }
 
@@ -164,8 +168,8 @@ const at::Tensor& head_of(const OuterWeights& w, int64_t* id) {
   return w.head();
 }
 
+// [g, c, E] x [g, V, E] -> [g, c, V] in the compute dtype, then fp32 (transformers: logits.float()).
 at::Tensor head_logits(const at::Tensor& h, const at::Tensor& W) {
-  // [nb, c, E] x [nb, V, E] -> [nb, c, V] in the compute dtype, then fp32 (transformers: logits.float()).
   if (W.size(0) == 1) return at::matmul(h[0], W[0].t()).unsqueeze(0).to(at::kFloat);
   return at::bmm(h, W.transpose(1, 2)).to(at::kFloat);
 }
@@ -177,16 +181,19 @@ at::Tensor target_logprobs(const OptConfig& cfg, const OuterWeights& w, ParamSou
   at::Tensor h = hidden.reshape({nb, -1, E}).index_select(1, tt.rows);
   int64_t id;
   const at::Tensor& head = head_of(w, &id);
-  at::Tensor W = src.get(id, head);
-  if (chunk_rows <= 0)  // keep each chunk's fp32 logits near 128 MiB
-    chunk_rows = std::max<int64_t>(1, (int64_t(128) << 20) / (4 * nb * cfg.vocab_size));
   at::Tensor out = at::empty({nb, N}, hidden.options().dtype(at::kFloat));
-  for (int64_t s = 0; s < N; s += chunk_rows) {
-    const int64_t c = std::min(chunk_rows, N - s);
-    at::Tensor logits = head_logits(h.narrow(1, s, c), W);
-    at::Tensor tgt = tt.targets.narrow(0, s, c).view({1, c, 1}).expand({nb, c, 1});
-    out.narrow(1, s, c).copy_(logits.gather(2, tgt).squeeze(2) - at::logsumexp(logits, {2}));
-  }
+  src.mat(id, head, [&](int64_t b0, const at::Tensor& W) {
+    const int64_t g = W.size(0);
+    int64_t chunk = chunk_rows;
+    if (chunk <= 0)  // keep each chunk's fp32 logits near 128 MiB
+      chunk = std::max<int64_t>(1, (int64_t(128) << 20) / (4 * g * cfg.vocab_size));
+    for (int64_t s = 0; s < N; s += chunk) {
+      const int64_t c = std::min(chunk, N - s);
+      at::Tensor logits = head_logits(h.narrow(0, b0, g).narrow(1, s, c), W);
+      at::Tensor tgt = tt.targets.narrow(0, s, c).view({1, c, 1}).expand({g, c, 1});
+      out.narrow(0, b0, g).narrow(1, s, c).copy_(logits.gather(2, tgt).squeeze(2) - at::logsumexp(logits, {2}));
+    }
+  });
   return out;
 }
 
@@ -195,7 +202,12 @@ at::Tensor logits_at(const OptConfig&, const OuterWeights& w, ParamSource& src, 
   const int64_t nb = hidden.size(0), E = hidden.size(-1);
   int64_t id;
   const at::Tensor& head = head_of(w, &id);
-  return head_logits(hidden.reshape({nb, -1, E}).index_select(1, rows), src.get(id, head));
+  at::Tensor h = hidden.reshape({nb, -1, E}).index_select(1, rows);
+  at::Tensor out = at::empty({nb, rows.numel(), head.size(0)}, hidden.options().dtype(at::kFloat));
+  src.mat(id, head, [&](int64_t b0, const at::Tensor& W) {
+    out.narrow(0, b0, W.size(0)).copy_(head_logits(h.narrow(0, b0, W.size(0)), W));
+  });
+  return out;
 }
 
 at::Tensor causal_lm_loss(const at::Tensor& logprobs, const TokenTargets&) { return -logprobs.mean(1); }

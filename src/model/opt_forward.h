@@ -30,8 +30,9 @@ AttnMask make_attn_mask(const at::Tensor& mask, AttentionImpl impl = AttentionIm
 using Trace = std::function<void(const std::string&, int64_t, const at::Tensor&)>;
 
 // --- layers (branch-aware) ---
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);  // b may be undefined
-at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
+// y = x W^T + b for x [nb, ..., in]; W is parameter `id` (stored as `w`), b [nb, out] or undefined.
+at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::Tensor& b, const at::Tensor& x);
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);  // w, b: [nb, H]
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                      const AttnMask& mask);
 

@@ -4,29 +4,34 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
+
 namespace zo2 {
 
 class ParamSource {
  public:
+  using MatrixFn = std::function<void(int64_t first_branch, const at::Tensor& group)>;
+
   virtual ~ParamSource() = default;
   virtual int64_t branches() const = 0;
-  // Parameter `id` (stored as `w`) as [nb, ...w.shape] in the compute dtype. A matrix may come back in
-  // a scratch buffer that the next matrix request reuses, so the forward consumes each matrix before
-  // asking for the next; vectors stay valid until the block ends.
-  virtual at::Tensor get(int64_t id, const at::Tensor& w) = 0;
+  // A vector parameter (bias, LayerNorm) as [nb, n] in the compute dtype.
+  virtual at::Tensor vec(int64_t id, const at::Tensor& w) = 0;
+  // A matrix parameter, handed to `fn` in consecutive branch groups [g, out, in] that cover all nb
+  // branches. A group may live in scratch that the next call reuses: consume it inside `fn`. This is
+  // what keeps perturbed copies to about one matrix of memory however many directions run.
+  virtual void mat(int64_t id, const at::Tensor& w, const MatrixFn& fn) = 0;
   // Rows `rows` (int64 [N]) of the embedding table `table` (parameter `id`) as [nb, N, dim]: only the
-  // rows a batch uses are ever materialised.
+  // rows a batch uses are materialised.
   virtual at::Tensor rows(int64_t id, const at::Tensor& table, const at::Tensor& rows) = 0;
-  // Called by the forward after the last parameter of a block (or of the outer layers) was consumed.
-  virtual void end_block() {}
 };
 
-// The stored weights as they are (nb = 1), cast to the compute dtype when storage differs.
+// The stored weights as they are (nb = 1), cast to the compute dtype where storage differs.
 class PlainParams final : public ParamSource {
  public:
   explicit PlainParams(at::ScalarType compute_dtype) : dtype_(compute_dtype) {}
   int64_t branches() const override { return 1; }
-  at::Tensor get(int64_t, const at::Tensor& w) override { return w.to(dtype_).unsqueeze(0); }
+  at::Tensor vec(int64_t, const at::Tensor& w) override { return w.to(dtype_).unsqueeze(0); }
+  void mat(int64_t, const at::Tensor& w, const MatrixFn& fn) override { fn(0, w.to(dtype_).unsqueeze(0)); }
   at::Tensor rows(int64_t, const at::Tensor& table, const at::Tensor& rows) override {
     return at::embedding(table, rows).to(dtype_).unsqueeze(0);
   }
