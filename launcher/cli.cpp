@@ -11,6 +11,7 @@ namespace zo2::cli {
 
 namespace {
 const Command kCommands[] = {
+    {"train", "fine-tune an OPT model with MeZO-SGD", cmd_train},
     {"inspect", "load a checkpoint directory and describe it", cmd_inspect},
 };
 

@@ -12,5 +12,6 @@ struct Command {
 };
 
 int cmd_inspect(const Args& args);  // load a checkpoint and describe it
+int cmd_train(const Args& args);    // MeZO fine-tuning
 
 }  // namespace zo2::cli

@@ -210,6 +210,4 @@ at::Tensor logits_at(const OptConfig&, const OuterWeights& w, ParamSource& src, 
   return out;
 }
 
-at::Tensor causal_lm_loss(const at::Tensor& logprobs, const TokenTargets&) { return -logprobs.mean(1); }
-
 }  // namespace zo2

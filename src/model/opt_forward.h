@@ -68,7 +68,4 @@ at::Tensor target_logprobs(const OptConfig& cfg, const OuterWeights& w, ParamSou
 at::Tensor logits_at(const OptConfig& cfg, const OuterWeights& w, ParamSource& src, const at::Tensor& hidden,
                      const at::Tensor& rows);
 
-// Mean token cross-entropy per branch, [nb] fp32 (transformers' loss for labels with -100).
-at::Tensor causal_lm_loss(const at::Tensor& logprobs, const TokenTargets& tt);
-
 }  // namespace zo2

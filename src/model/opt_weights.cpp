@@ -51,6 +51,11 @@ const char* block_slot_name(int slot) { return kBlockNames[slot]; }
 // Biases (odd slots) and LayerNorm parameters (slots 8, 9, 14, 15) are not decayed.
 bool block_slot_decays(int slot) { return slot % 2 == 0 && slot != 8 && slot != 14; }
 
+bool param_decays(int64_t id) {
+  if (id >= kFirstBlockId) return block_slot_decays(static_cast<int>((id - kFirstBlockId) % 16));
+  return id != kFinalLnWeight && id != kFinalLnBias;
+}
+
 std::vector<ParamInfo> block_param_table(const OptConfig& c, int64_t layer) {
   std::vector<ParamInfo> t;
   for (int s = 0; s < BlockWeights::kSlots; ++s) {

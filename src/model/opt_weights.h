@@ -70,6 +70,8 @@ struct OptWeights {
 };
 
 inline int64_t block_param_id(int64_t layer, int slot) { return kFirstBlockId + 16 * layer + slot; }
+// Weight decay applies to matrices and embeddings, not to biases and LayerNorm parameters.
+bool param_decays(int64_t id);
 
 // What the table below says about one parameter.
 struct ParamInfo {

@@ -7,7 +7,7 @@
 #include "common/test_util.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "model/opt_forward.h"
+#include "model/loss.h"
 
 namespace zo2 {
 namespace {
@@ -52,7 +52,9 @@ TEST_P(Parity, LogitsLossAndHiddenStatesMatchTransformersFp32) {
   EXPECT_LT(test::rel_l2(logits, ref.logits), 1e-4);
 
   TokenTargets tt = causal_lm_targets(ref.labels);
-  at::Tensor loss = causal_lm_loss(target_logprobs(ck.cfg, ck.weights.outer, src, h, tt, /*chunk_rows=*/5), tt);
+  Batch batch;
+  batch.targets = tt;
+  at::Tensor loss = batch_loss(target_logprobs(ck.cfg, ck.weights.outer, src, h, tt, /*chunk_rows=*/5), batch);
   EXPECT_NEAR(loss.item<double>(), ref.loss.item<double>(), 1e-5);
 }
 

@@ -1,0 +1,94 @@
+#include <iostream>
+
+#include "common/collectives.h"
+#include "common/error.h"
+#include "data/jsonl_dataset.h"
+#include "launcher/commands.h"
+#include "launcher/run_setup.h"
+#include "train/trainer.h"
+#include "zo/zo_model.h"
+
+namespace zo2::cli {
+
+namespace {
+
+void add_train_options(po::options_description& d) {
+  d.add_options()
+      ("data", po::value<std::string>()->required(), "training set (JSON lines, see docs/data.md)")
+      ("eval-data", po::value<std::string>(), "evaluation set (JSON lines)")
+      ("steps", po::value<int64_t>()->default_value(1000), "training steps")
+      ("batch-size", po::value<int64_t>()->default_value(16), "examples per rank per micro-batch")
+      ("micro-batches", po::value<int64_t>()->default_value(1), "micro-batches per step (gradient accumulation)")
+      ("max-length", po::value<int64_t>()->default_value(2048), "longest sequence; longer ones are cut after BOS")
+      ("lr", po::value<double>()->default_value(1e-6), "learning rate")
+      ("schedule", po::value<std::string>()->default_value("constant"), "constant, linear or cosine")
+      ("warmup", po::value<int64_t>()->default_value(0), "linear warmup steps")
+      ("eps", po::value<float>()->default_value(1e-3f), "perturbation scale epsilon")
+      ("q", po::value<int64_t>()->default_value(1), "random directions per step")
+      ("weight-decay", po::value<float>()->default_value(0.f), "weight decay (not on biases and LayerNorm)")
+      ("seed", po::value<uint64_t>()->default_value(42), "run seed: directions and data order")
+      ("stochastic-rounding", po::value<bool>()->default_value(true), "round 16-bit weight updates stochastically")
+      ("eval-every", po::value<int64_t>()->default_value(0), "evaluate every N steps (0: at the end only)")
+      ("eval-batch-size", po::value<int64_t>()->default_value(16), "examples per evaluation batch")
+      ("metrics", po::value<std::string>()->default_value(""), "write metrics as JSON lines to this file")
+      ("progress", po::value<bool>()->default_value(true), "show progress");
+}
+
+}  // namespace
+
+int cmd_train(const Args& args) {
+  po::options_description desc("zo2 train");
+  add_model_options(desc);
+  add_train_options(desc);
+  po::variables_map vm;
+  if (!parse_options("train", args, desc, vm)) return 0;
+
+  SingleProcess comm;
+  LoadedModel lm = load_model(vm);
+  JsonlOptions jo;
+  jo.bos_id = lm.cfg.bos_token_id;
+  jo.vocab_size = lm.cfg.vocab_size;
+  std::vector<Example> train_set = load_jsonl(vm["data"].as<std::string>(), jo);
+  std::vector<Example> eval_set;
+  if (vm.count("eval-data")) eval_set = load_jsonl(vm["eval-data"].as<std::string>(), jo);
+
+  TrainOptions to;
+  to.steps = vm["steps"].as<int64_t>();
+  to.batch_size = vm["batch-size"].as<int64_t>();
+  to.micro_batches = vm["micro-batches"].as<int64_t>();
+  to.batch.pad_id = lm.cfg.pad_token_id;
+  to.batch.max_len = std::min(vm["max-length"].as<int64_t>(), lm.cfg.max_positions);
+  to.lr.kind = parse_lr_kind(vm["schedule"].as<std::string>());
+  to.lr.base = vm["lr"].as<double>();
+  to.lr.warmup = vm["warmup"].as<int64_t>();
+  to.lr.total = to.steps;
+  to.data_seed = vm["seed"].as<uint64_t>();
+  to.eval_every = vm["eval-every"].as<int64_t>();
+  to.eval_batch_size = vm["eval-batch-size"].as<int64_t>();
+  to.metrics_path = vm["metrics"].as<std::string>();
+  to.progress = vm["progress"].as<bool>();
+
+  MezoOptions mo;
+  mo.seed = vm["seed"].as<uint64_t>();
+  mo.q = vm["q"].as<int64_t>();
+  mo.eps = vm["eps"].as<float>();
+  mo.weight_decay = vm["weight-decay"].as<float>();
+  mo.stochastic_round = vm["stochastic-rounding"].as<bool>();
+
+  if (comm.rank() == 0) std::cerr << "zo2 train\n" << describe(vm);
+  ResidentModel model(lm.cfg, std::move(lm.weights));
+  MezoEngine engine(model, comm, mo, lm.compute);
+  TrainSummary s = train(engine, model, train_set, eval_set, to, comm, lm.compute);
+  if (comm.rank() == 0) {
+    std::cout << "trained " << s.steps << " steps in " << s.seconds << " s: loss " << s.first_loss << " -> "
+              << s.last_loss << ", " << s.skipped << " skipped";
+    if (s.final_eval.examples > 0) {
+      std::cout << "; eval loss " << s.final_eval.loss;
+      if (s.final_eval.accuracy >= 0) std::cout << ", accuracy " << s.final_eval.accuracy;
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace zo2::cli

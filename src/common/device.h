@@ -1,0 +1,22 @@
+// Device helpers that hide the CUDA-only parts of LibTorch from code that must also build CPU-only.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+
+namespace zo2 {
+
+// The current CUDA stream of `device` as a cudaStream_t (void*); nullptr for the CPU.
+void* current_stream(const at::Device& device);
+// Blocks until all work queued on `device` is done (no-op on the CPU).
+void synchronize(const at::Device& device);
+// Peak bytes the allocator handed out on `device` since the last reset (CUDA), or the process's
+// peak resident set (CPU).
+int64_t peak_memory_bytes(const at::Device& device);
+void reset_peak_memory(const at::Device& device);
+// Parses "cpu", "cuda", "cuda:1"; "auto" picks CUDA when available. Throws naming the value.
+at::Device parse_device(const std::string& name);
+
+}  // namespace zo2

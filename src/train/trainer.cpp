@@ -1,0 +1,100 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "common/device.h"
+#include "common/error.h"
+#include "train/metrics.h"
+#include "train/sampler.h"
+
+namespace zo2 {
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), f, v);
+  return buf;
+}
+
+}  // namespace
+
+TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example>& train_set,
+                   const std::vector<Example>& eval_set, const TrainOptions& opt, Collectives& comm,
+                   at::ScalarType compute_dtype, const StepHook& on_step, const EvalHook& on_eval) {
+  ZO2_REQUIRE(opt.batch_size >= 1 && opt.micro_batches >= 1, "batch size and micro-batches must be >= 1");
+  const bool root = comm.rank() == 0;
+  const int64_t groups = engine.options().perturbation_groups;
+  const int64_t shards = comm.world() / groups, shard = comm.rank() / groups;
+  Sampler sampler(static_cast<int64_t>(train_set.size()), opt.data_seed);
+  MetricsLog log(root ? opt.metrics_path : std::string(), opt.append_metrics);
+  Progress progress(opt.steps, opt.start_step, root && opt.progress, opt.log_every);
+  const at::Device device = model.device();
+
+  auto run_eval = [&](int64_t step) {
+    engine.flush();
+    EvalMetrics m = evaluate(model, eval_set, opt.batch, opt.eval_batch_size, compute_dtype, comm);
+    nlohmann::json rec = {{"step", step}, {"eval_loss", m.loss}, {"eval_examples", m.examples}};
+    if (m.accuracy >= 0) rec["eval_accuracy"] = m.accuracy;
+    log.write(rec);
+    if (on_eval) on_eval(step, m);
+    return m;
+  };
+
+  TrainSummary sum;
+  int64_t tokens = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  reset_peak_memory(device);
+  for (int64_t step = opt.start_step; step < opt.steps; ++step) {
+    const auto ts = std::chrono::steady_clock::now();
+    std::vector<Batch> micro;
+    int64_t step_tokens = 0;
+    for (int64_t m = 0; m < opt.micro_batches; ++m) {
+      const int64_t pos = stream_position(step, m, shard, shards, opt.micro_batches, opt.batch_size);
+      std::vector<const Example*> ex;
+      for (int64_t i : sampler.take(pos, opt.batch_size)) ex.push_back(&train_set[i]);
+      micro.push_back(make_batch(ex, opt.batch).to(device));
+      step_tokens += micro.back().tokens;
+    }
+    StepStats st = engine.step(step, micro, opt.lr.at(step));
+    synchronize(device);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+    double global_tokens = static_cast<double>(step_tokens);
+    comm.allreduce_sum(&global_tokens, 1);
+    tokens += static_cast<int64_t>(global_tokens) / groups;  // each perturbation group sees the same data
+    if (step == opt.start_step) sum.first_loss = st.loss;
+    sum.last_loss = st.loss;
+    const double mem_mb = static_cast<double>(peak_memory_bytes(device)) / (1 << 20);
+    double g = 0;
+    for (double x : st.grads) g += x / static_cast<double>(st.grads.size());
+    log.write({{"step", step},
+               {"loss", st.loss},
+               {"loss_plus", st.loss_plus},
+               {"loss_minus", st.loss_minus},
+               {"g", st.grads},
+               {"lr", st.lr},
+               {"tokens", tokens},
+               {"tok_s", global_tokens / groups / dt},
+               {"step_ms", dt * 1e3},
+               {"peak_mem_mb", mem_mb},
+               {"skipped", engine.skipped_steps()}});
+    progress.update(step, "loss " + fmt("%.4f", st.loss) + " g " + fmt("%.3g", g) + " lr " + fmt("%.2g", st.lr) +
+                              " " + fmt("%.0f", global_tokens / groups / dt) + " tok/s mem " +
+                              fmt("%.0f", mem_mb) + " MB" + (st.skipped ? " (skipped)" : ""));
+    if (on_step) on_step(st);
+    if (opt.eval_every > 0 && !eval_set.empty() && (step + 1) % opt.eval_every == 0 && step + 1 < opt.steps) {
+      progress.finish();
+      run_eval(step + 1);
+    }
+  }
+  progress.finish();
+  engine.flush();
+  sum.steps = opt.steps - opt.start_step;
+  sum.skipped = engine.skipped_steps();
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!eval_set.empty()) sum.final_eval = run_eval(opt.steps);
+  return sum;
+}
+
+}  // namespace zo2

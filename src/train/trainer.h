@@ -1,0 +1,48 @@
+// The step loop: data order, micro-batches, MeZO steps, evaluation and metrics. Thin on purpose.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/collectives.h"
+#include "data/example.h"
+#include "train/evaluate.h"
+#include "zo/lr_schedule.h"
+#include "zo/mezo.h"
+
+namespace zo2 {
+
+struct TrainOptions {
+  int64_t steps = 100;
+  int64_t start_step = 0;          // resume point (data order and seeds follow from it)
+  int64_t batch_size = 16;         // examples per rank per micro-batch
+  int64_t micro_batches = 1;       // gradient accumulation under the same directions
+  BatchOptions batch;
+  LrSchedule lr;
+  uint64_t data_seed = 0;
+  int64_t eval_every = 0;          // 0: only at the end (when an eval set is given)
+  int64_t eval_batch_size = 16;
+  std::string metrics_path;        // JSON lines; "" = none
+  bool append_metrics = false;
+  bool progress = true;
+  int64_t log_every = 10;          // plain progress lines when not on a terminal
+};
+
+struct TrainSummary {
+  int64_t steps = 0;
+  int64_t skipped = 0;
+  double first_loss = 0, last_loss = 0;
+  double seconds = 0;
+  EvalMetrics final_eval;
+};
+
+// Called after each step (trajectory records, checkpoints), and after each evaluation.
+using StepHook = std::function<void(const StepStats&)>;
+using EvalHook = std::function<void(int64_t step, const EvalMetrics&)>;
+
+TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example>& train_set,
+                   const std::vector<Example>& eval_set, const TrainOptions& opt, Collectives& comm,
+                   at::ScalarType compute_dtype, const StepHook& on_step = {}, const EvalHook& on_eval = {});
+
+}  // namespace zo2

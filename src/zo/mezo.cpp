@@ -1,0 +1,88 @@
+#include "zo/mezo.h"
+
+#include <cmath>
+
+#include "common/error.h"
+#include "kernels/zo_kernels.h"
+
+namespace zo2 {
+
+MezoEngine::MezoEngine(ZoModel& model, Collectives& comm, const MezoOptions& opt, at::ScalarType compute_dtype)
+    : model_(model), comm_(comm), opt_(opt), params_(compute_dtype, opt.group_dirs) {
+  ZO2_REQUIRE(opt.q >= 1, "q (directions per step) must be >= 1, got ", opt.q);
+  ZO2_REQUIRE(opt.eps > 0, "eps must be > 0, got ", opt.eps);
+  ZO2_REQUIRE(opt.perturbation_groups >= 1 && comm.world() % opt.perturbation_groups == 0,
+              "perturbation-parallel groups (", opt.perturbation_groups, ") must divide the number of ranks (",
+              comm.world(), ")");
+  ZO2_REQUIRE(opt.q * opt.perturbation_groups <= kernels::kMaxDirs, "q x perturbation groups is at most ",
+              kernels::kMaxDirs, ", got ", opt.q * opt.perturbation_groups);
+}
+
+StepStats MezoEngine::step(int64_t step, const std::vector<Batch>& micro_batches, double lr) {
+  ZO2_REQUIRE(!micro_batches.empty(), "a step needs at least one batch");
+  const int64_t q = opt_.q, group = comm_.rank() % opt_.perturbation_groups;
+  Directions cur;
+  cur.key = kernels::step_key(opt_.seed, static_cast<uint64_t>(step));
+  cur.eps = opt_.eps;
+  for (int64_t k = 0; k < q; ++k) cur.dirs.push_back(static_cast<uint32_t>(group * q + k));
+
+  params_.begin_step(cur, pending_);
+  pending_ = Update{};
+  at::Tensor sum;
+  for (const Batch& b : micro_batches) {
+    at::Tensor l = model_.branch_losses(params_, b);
+    sum = sum.defined() ? sum + l : l;
+  }
+  model_.flush(params_);  // parameters no forward touched still get the pending update
+
+  at::Tensor mine = (sum / static_cast<double>(micro_batches.size())).to(at::kCPU, at::kDouble).contiguous();
+  std::vector<double> all(static_cast<size_t>(comm_.world() * 2 * q));
+  comm_.allgather(mine.data_ptr<double>(), static_cast<int>(2 * q), all.data());
+  StepStats stats;
+  pending_ = make_update(step, all, lr, &stats);
+  if (stats.skipped) ++skipped_;
+  return stats;
+}
+
+Update MezoEngine::make_update(int64_t step, const std::vector<double>& all, double lr, StepStats* stats) const {
+  const int64_t q = opt_.q, P = opt_.perturbation_groups, W = static_cast<int64_t>(all.size()) / (2 * q);
+  const int64_t n = P * q;
+  stats->step = step;
+  stats->lr = lr;
+  stats->loss_plus.assign(n, 0.0);
+  stats->loss_minus.assign(n, 0.0);
+  // Ranks r, r + P, r + 2P, ... share directions and hold different data: average their losses.
+  for (int64_t r = 0; r < W; ++r)
+    for (int64_t k = 0; k < q; ++k) {
+      const int64_t d = (r % P) * q + k;
+      stats->loss_plus[d] += all[r * 2 * q + 2 * k] / static_cast<double>(W / P);
+      stats->loss_minus[d] += all[r * 2 * q + 2 * k + 1] / static_cast<double>(W / P);
+    }
+  Update up;
+  up.key = kernels::step_key(opt_.seed, static_cast<uint64_t>(step));
+  up.lr = static_cast<float>(lr);
+  up.wd = opt_.weight_decay;
+  up.stochastic_round = opt_.stochastic_round;
+  bool finite = true;
+  double loss = 0;
+  for (int64_t d = 0; d < n; ++d) {
+    const double g = (stats->loss_plus[d] - stats->loss_minus[d]) / (2.0 * opt_.eps);
+    finite = finite && std::isfinite(g) && std::isfinite(stats->loss_plus[d]) && std::isfinite(stats->loss_minus[d]);
+    stats->grads.push_back(g);
+    loss += 0.5 * (stats->loss_plus[d] + stats->loss_minus[d]) / static_cast<double>(n);
+    up.dirs.push_back(static_cast<uint32_t>(d));
+    up.coef.push_back(static_cast<float>(g / static_cast<double>(n)));
+  }
+  stats->loss = loss;
+  stats->skipped = !finite;
+  return finite ? up : Update{};
+}
+
+void MezoEngine::flush() {
+  if (pending_.empty()) return;
+  params_.begin_step(Directions{}, pending_);
+  model_.flush(params_);
+  pending_ = Update{};
+}
+
+}  // namespace zo2

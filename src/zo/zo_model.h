@@ -1,0 +1,41 @@
+// What the MeZO step needs from a model: per-branch losses and a way to flush pending updates.
+// ResidentModel holds the whole model on one device; the offload pipeline streams blocks.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "model/loss.h"
+#include "model/opt_config.h"
+#include "model/opt_weights.h"
+#include "zo/zo_params.h"
+
+namespace zo2 {
+
+class ZoModel {
+ public:
+  virtual ~ZoModel() = default;
+  // log p(target) of every target of `batch` under every branch of `src`: [nb, N] fp32.
+  virtual at::Tensor logprobs(ParamSource& src, const Batch& batch) = 0;
+  // Loss of every branch: [nb] fp32 on the compute device.
+  at::Tensor branch_losses(ParamSource& src, const Batch& batch) { return batch_loss(logprobs(src, batch), batch); }
+  // Applies src's pending update to every parameter the current step has not touched.
+  virtual void flush(ZoParams& src) = 0;
+  virtual at::Device device() const = 0;
+  virtual const OptConfig& config() const = 0;
+};
+
+class ResidentModel final : public ZoModel {
+ public:
+  ResidentModel(OptConfig cfg, OptWeights weights) : cfg_(std::move(cfg)), w_(std::move(weights)) {}
+  at::Tensor logprobs(ParamSource& src, const Batch& batch) override;
+  void flush(ZoParams& src) override;
+  at::Device device() const override { return w_.outer.embed_tokens.device(); }
+  const OptConfig& config() const override { return cfg_; }
+  OptWeights& weights() { return w_; }
+
+ private:
+  OptConfig cfg_;
+  OptWeights w_;
+};
+
+}  // namespace zo2
