@@ -12,6 +12,7 @@ namespace zo2::cli {
 namespace {
 const Command kCommands[] = {
     {"train", "fine-tune an OPT model with MeZO-SGD", cmd_train},
+    {"plan", "GPU/host memory per component and predicted step time", cmd_plan},
     {"inspect", "load a checkpoint directory and describe it", cmd_inspect},
 };
 

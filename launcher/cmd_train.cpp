@@ -39,15 +39,18 @@ void add_train_options(po::options_description& d) {
 int cmd_train(const Args& args) {
   po::options_description desc("zo2 train");
   add_model_options(desc);
+  add_offload_options(desc);
   add_train_options(desc);
   po::variables_map vm;
   if (!parse_options("train", args, desc, vm)) return 0;
 
   SingleProcess comm;
-  LoadedModel lm = load_model(vm);
+  ModelSetup ms;
+  std::unique_ptr<ZoModel> model = build_model(vm, &ms);
+  const OptConfig& cfg = ms.cfg;
   JsonlOptions jo;
-  jo.bos_id = lm.cfg.bos_token_id;
-  jo.vocab_size = lm.cfg.vocab_size;
+  jo.bos_id = cfg.bos_token_id;
+  jo.vocab_size = cfg.vocab_size;
   std::vector<Example> train_set = load_jsonl(vm["data"].as<std::string>(), jo);
   std::vector<Example> eval_set;
   if (vm.count("eval-data")) eval_set = load_jsonl(vm["eval-data"].as<std::string>(), jo);
@@ -56,8 +59,8 @@ int cmd_train(const Args& args) {
   to.steps = vm["steps"].as<int64_t>();
   to.batch_size = vm["batch-size"].as<int64_t>();
   to.micro_batches = vm["micro-batches"].as<int64_t>();
-  to.batch.pad_id = lm.cfg.pad_token_id;
-  to.batch.max_len = std::min(vm["max-length"].as<int64_t>(), lm.cfg.max_positions);
+  to.batch.pad_id = cfg.pad_token_id;
+  to.batch.max_len = std::min(vm["max-length"].as<int64_t>(), cfg.max_positions);
   to.lr.kind = parse_lr_kind(vm["schedule"].as<std::string>());
   to.lr.base = vm["lr"].as<double>();
   to.lr.warmup = vm["warmup"].as<int64_t>();
@@ -75,10 +78,12 @@ int cmd_train(const Args& args) {
   mo.weight_decay = vm["weight-decay"].as<float>();
   mo.stochastic_round = vm["stochastic-rounding"].as<bool>();
 
-  if (comm.rank() == 0) std::cerr << "zo2 train\n" << describe(vm);
-  ResidentModel model(lm.cfg, std::move(lm.weights));
-  MezoEngine engine(model, comm, mo, lm.compute);
-  TrainSummary s = train(engine, model, train_set, eval_set, to, comm, lm.compute);
+  if (comm.rank() == 0) {
+    std::cerr << "zo2 train\n" << describe(vm);
+    if (ms.streamed) std::cerr << format_plan(PlanInput{cfg, ms.storage, ms.compute}, ms.plan);
+  }
+  MezoEngine engine(*model, comm, mo, ms.compute);
+  TrainSummary s = train(engine, *model, train_set, eval_set, to, comm, ms.compute);
   if (comm.rank() == 0) {
     std::cout << "trained " << s.steps << " steps in " << s.seconds << " s: loss " << s.first_loss << " -> "
               << s.last_loss << ", " << s.skipped << " skipped";

@@ -13,5 +13,6 @@ struct Command {
 
 int cmd_inspect(const Args& args);  // load a checkpoint and describe it
 int cmd_train(const Args& args);    // MeZO fine-tuning
+int cmd_plan(const Args& args);     // memory and time plan for a model and GPU budget
 
 }  // namespace zo2::cli

@@ -1,5 +1,5 @@
-// Pieces shared by the commands that load a model and data (train, eval, ...): option groups and the
-// code that turns their values into a model on a device.
+// Pieces shared by the commands that load a model (train, eval, ...): option groups and the code that
+// turns their values into a model on a device, resident or streamed.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -9,22 +9,29 @@
 
 #include "launcher/options.h"
 #include "model/opt_config.h"
-#include "model/opt_weights.h"
+#include "offload/offload_model.h"
+#include "offload/planner.h"
+#include "zo/zo_model.h"
 
 namespace zo2::cli {
 
 // --model/--preset/--init-seed/--device/--dtype/--storage-dtype
 void add_model_options(po::options_description& desc);
+// --offload/--gpu-memory-budget/--prefetch/--overlap
+void add_offload_options(po::options_description& desc);
 
-struct LoadedModel {
+struct ModelSetup {
   OptConfig cfg;
-  OptWeights weights;             // on `device`, in `storage`
   at::Device device = at::kCPU;
   at::ScalarType compute = at::kFloat;
   at::ScalarType storage = at::kFloat;
-  std::string source;             // checkpoint directory, or "" for a preset with random weights
+  std::string source;        // checkpoint directory, or "" for a preset with random weights
+  bool streamed = false;     // blocks live in host memory
+  Plan plan;                 // when streamed
 };
-LoadedModel load_model(const po::variables_map& vm);
+
+// Reads the model options (and the offload options when `desc` had them) and builds the model.
+std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* setup);
 
 // "f32", "fp32", "float32", "f16", "fp16", "float16", "bf16", "bfloat16"; throws naming the option.
 at::ScalarType parse_dtype(const std::string& option, const std::string& value);

@@ -98,21 +98,22 @@ void for_each_param(const OptConfig& c, OptWeights& w,
   }
 }
 
-OptWeights random_weights(const OptConfig& c, at::ScalarType dtype, at::Device device, uint64_t seed) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  OptWeights w;
-  w.blocks.resize(c.layers);
-  for (const ParamInfo& p : param_table(c)) {
-    at::Tensor t;
-    const bool ln_weight = p.layer < 0 ? p.slot == kFinalLnWeight : (p.slot == 8 || p.slot == 14);
-    if (p.shape.size() == 2)
-      t = at::normal(0.0, 0.02, p.shape, gen, at::TensorOptions().dtype(at::kFloat));
-    else
-      t = ln_weight ? at::ones(p.shape, at::kFloat) : at::zeros(p.shape, at::kFloat);
-    t = t.to(device, dtype);
-    (p.layer < 0 ? w.outer.slot(p.slot) : w.blocks[p.layer].slot(p.slot)) = t;
+ParamInfo param_info(const OptConfig& c, int64_t id) {
+  if (id >= kFirstBlockId) {
+    const int64_t layer = (id - kFirstBlockId) / 16;
+    return block_param_table(c, layer)[static_cast<size_t>((id - kFirstBlockId) % 16)];
   }
-  return w;
+  for (const ParamInfo& p : param_table(c))
+    if (p.id == id) return p;
+  throw_error("model ", c.name, " has no parameter ", id);
+}
+
+bool is_layer_norm_weight(int64_t id) {
+  if (id >= kFirstBlockId) {
+    const int64_t s = (id - kFirstBlockId) % 16;
+    return s == 8 || s == 14;
+  }
+  return id == kFinalLnWeight;
 }
 
 void check_weights(const OptConfig& c, const OptWeights& w, const std::string& source) {

@@ -95,9 +95,10 @@ bool block_slot_decays(int slot);
 void for_each_param(const OptConfig& cfg, OptWeights& w,
                     const std::function<void(const ParamInfo&, at::Tensor&)>& fn);
 
-// Random weights shaped for `cfg` (for presets without a checkpoint and for benchmarks):
-// N(0, 0.02) matrices, zero biases, unit LayerNorm weights, deterministic in `seed`.
-OptWeights random_weights(const OptConfig& cfg, at::ScalarType dtype, at::Device device, uint64_t seed);
+// The parameter table entry of parameter `id` (outer or block).
+ParamInfo param_info(const OptConfig& cfg, int64_t id);
+// True for LayerNorm weights (initialised to 1).
+bool is_layer_norm_weight(int64_t id);
 
 // Checks that every tensor the config needs is present with the right shape; `source` names the
 // checkpoint in the message.

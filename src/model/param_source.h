@@ -23,6 +23,9 @@ class ParamSource {
   // Rows `rows` (int64 [N]) of the embedding table `table` (parameter `id`) as [nb, N, dim]: only the
   // rows a batch uses are materialised.
   virtual at::Tensor rows(int64_t id, const at::Tensor& table, const at::Tensor& rows) = 0;
+  // True when reading parameters also changes them (a pending update is applied on first touch), so
+  // streamed blocks must be written back.
+  virtual bool writes_weights() const { return false; }
 };
 
 // The stored weights as they are (nb = 1), cast to the compute dtype where storage differs.

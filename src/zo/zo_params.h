@@ -27,6 +27,7 @@ class ZoParams final : public ParamSource {
   at::Tensor vec(int64_t id, const at::Tensor& w) override;
   void mat(int64_t id, const at::Tensor& w, const MatrixFn& fn) override;
   at::Tensor rows(int64_t id, const at::Tensor& table, const at::Tensor& rows) override;
+  bool writes_weights() const override { return !pending_.empty(); }
 
  private:
   // True the first time `id` is seen this step (then the pending update is due).

@@ -1,0 +1,143 @@
+#include "offload/device_queue.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "common/error.h"
+
+#ifdef ZO2_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime.h>
+
+#include "common/check.h"
+#endif
+
+namespace zo2 {
+
+struct Marker::Impl {
+#ifdef ZO2_WITH_CUDA
+  std::unique_ptr<at::cuda::CUDAEvent> event;
+#endif
+  bool recorded = false;
+};
+
+Marker::Marker() : impl_(std::make_unique<Impl>()) {}
+Marker::~Marker() = default;
+Marker::Marker(Marker&&) noexcept = default;
+Marker& Marker::operator=(Marker&&) noexcept = default;
+bool Marker::recorded() const { return impl_->recorded; }
+
+float Marker::elapsed_ms(const Marker& start, const Marker& end) {
+#ifdef ZO2_WITH_CUDA
+  if (start.impl_->event && end.impl_->event) {
+    end.impl_->event->synchronize();
+    return start.impl_->event->elapsed_time(*end.impl_->event);
+  }
+#endif
+  (void)start;
+  (void)end;
+  return 0.f;
+}
+
+#ifdef ZO2_WITH_CUDA
+namespace {
+c10::cuda::CUDAStream stream_of(const at::Device& d, int64_t id) {
+  return c10::cuda::CUDAStream::unpack3(id, d.index(), c10::DeviceType::CUDA);
+}
+}  // namespace
+#endif
+
+Queue Queue::current(const at::Device& device) {
+  Queue q;
+  q.device_ = device;
+#ifdef ZO2_WITH_CUDA
+  if (device.is_cuda()) q.stream_id_ = c10::cuda::getCurrentCUDAStream(device.index()).id();
+#endif
+  return q;
+}
+
+Queue Queue::side(const at::Device& device) {
+  Queue q;
+  q.device_ = device;
+#ifdef ZO2_WITH_CUDA
+  if (device.is_cuda()) q.stream_id_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device.index()).id();
+#endif
+  return q;
+}
+
+void Queue::record(Marker& m, bool timing) const {
+  m.impl_->recorded = true;
+#ifdef ZO2_WITH_CUDA
+  if (device_.is_cuda()) {
+    if (!m.impl_->event) m.impl_->event = std::make_unique<at::cuda::CUDAEvent>(timing ? cudaEventDefault : cudaEventDisableTiming);
+    m.impl_->event->record(stream_of(device_, stream_id_));
+  }
+#endif
+  (void)timing;
+}
+
+void Queue::wait(const Marker& m) const {
+#ifdef ZO2_WITH_CUDA
+  if (device_.is_cuda() && m.impl_->recorded && m.impl_->event) m.impl_->event->block(stream_of(device_, stream_id_));
+#endif
+  (void)m;
+}
+
+void Queue::copy(const at::Tensor& dst, const at::Tensor& src) const {
+#ifdef ZO2_WITH_CUDA
+  if (device_.is_cuda()) {
+    c10::cuda::CUDAStreamGuard g(stream_of(device_, stream_id_));
+    dst.copy_(src, /*non_blocking=*/true);
+    return;
+  }
+#endif
+  dst.copy_(src);
+}
+
+void Queue::synchronize() const {
+#ifdef ZO2_WITH_CUDA
+  if (device_.is_cuda()) stream_of(device_, stream_id_).synchronize();
+#endif
+}
+
+struct Queue::Guard::Impl {
+#ifdef ZO2_WITH_CUDA
+  std::unique_ptr<c10::cuda::CUDAStreamGuard> guard;
+#endif
+};
+
+Queue::Guard::Guard(const Queue& q) : impl_(std::make_unique<Impl>()) {
+#ifdef ZO2_WITH_CUDA
+  if (q.device_.is_cuda()) impl_->guard = std::make_unique<c10::cuda::CUDAStreamGuard>(stream_of(q.device_, q.stream_id_));
+#endif
+  (void)q;
+}
+Queue::Guard::~Guard() = default;
+
+at::Tensor alloc_host(int64_t bytes, bool pinned) {
+#ifdef ZO2_WITH_CUDA
+  if (pinned) {
+    void* p = nullptr;
+    const cudaError_t e = cudaHostAlloc(&p, static_cast<size_t>(std::max<int64_t>(bytes, 1)), cudaHostAllocDefault);
+    ZO2_REQUIRE(e == cudaSuccess, "cannot pin ", bytes, " bytes of host memory: ", cudaGetErrorString(e),
+                " (host RAM too small for the streamed blocks?)");
+    return at::from_blob(p, {bytes}, [](void* ptr) { cudaFreeHost(ptr); }, at::TensorOptions().dtype(at::kByte));
+  }
+#endif
+  (void)pinned;
+  return at::empty({bytes}, at::TensorOptions().dtype(at::kByte));
+}
+
+bool is_pinned(const at::Tensor& t) {
+#ifdef ZO2_WITH_CUDA
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, t.data_ptr()) == cudaSuccess) return a.type == cudaMemoryTypeHost;
+  cudaGetLastError();
+#endif
+  (void)t;
+  return false;
+}
+
+}  // namespace zo2

@@ -1,0 +1,138 @@
+#include "offload/offload_model.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace zo2 {
+
+OffloadModel::OffloadModel(OptConfig cfg, OuterWeights outer, HostStore store, const at::Device& device,
+                           OffloadOptions opt)
+    : cfg_(std::move(cfg)), outer_(std::move(outer)), store_(std::move(store)), device_(device), opt_(std::move(opt)),
+      resident_(cfg_.layers, false), resident_buf_(cfg_.layers), resident_w_(cfg_.layers), host_ready_(cfg_.layers),
+      compute_(Queue::current(device)), upload_(opt_.overlap ? Queue::side(device) : compute_),
+      writeback_(opt_.overlap ? Queue::side(device) : compute_) {
+  ZO2_REQUIRE(opt_.prefetch >= 0, "prefetch depth must be >= 0, got ", opt_.prefetch);
+  const at::TensorOptions dev = at::TensorOptions().dtype(at::kByte).device(device_);
+  for (int64_t l : opt_.resident) {
+    ZO2_REQUIRE(l >= 0 && l < cfg_.layers, "resident layer ", l, " out of range (", cfg_.layers, " layers)");
+    resident_[l] = true;
+    resident_buf_[l] = at::empty({block_bytes()}, dev);
+    resident_buf_[l].copy_(store_.buffer(l));
+    resident_w_[l] = store_.layout().view(resident_buf_[l]);
+    store_.release(l);
+  }
+  const int64_t streamed = std::count(resident_.begin(), resident_.end(), false);
+  const int64_t n = std::min<int64_t>(streamed, opt_.prefetch + 2);
+  for (int64_t s = 0; s < n; ++s) {
+    slot_buf_.push_back(at::empty({block_bytes()}, dev));
+    slot_w_.push_back(store_.layout().view(slot_buf_.back()));
+  }
+  slot_free_.resize(n);
+  uploaded_.resize(n);
+  computed_.resize(n);
+}
+
+void OffloadModel::pass(const std::function<bool(int64_t)>& want,
+                        const std::function<void(int64_t, BlockWeights&)>& work, bool write_back) {
+  std::vector<int64_t> streamed;  // layers of this pass that come through the slots
+  for (int64_t l = 0; l < cfg_.layers; ++l)
+    if (want(l) && !resident_[l]) streamed.push_back(l);
+  const int64_t nslots = slots(), base = cursor_;
+  cursor_ += static_cast<int64_t>(streamed.size());
+  auto slot = [&](int64_t k) { return static_cast<size_t>((base + k) % std::max<int64_t>(1, nslots)); };
+  struct Timed {
+    Marker a, b;
+  };
+  std::vector<Timed> up_t, comp_t, wb_t;
+  if (opt_.timing) {
+    up_t.resize(streamed.size());
+    comp_t.resize(streamed.size());
+    wb_t.resize(streamed.size());
+  }
+
+  int64_t next = 0;  // next streamed block to upload
+  auto pump = [&](int64_t upto) {
+    for (; next < static_cast<int64_t>(streamed.size()) && next <= upto; ++next) {
+      const size_t s = slot(next);
+      const int64_t l = streamed[next];
+      upload_.wait(slot_free_[s]);   // the slot's previous block is written back (or done)
+      upload_.wait(host_ready_[l]);  // this block's last write-back reached the host
+      if (opt_.timing) upload_.record(up_t[next].a, true);
+      upload_.copy(slot_buf_[s], store_.buffer(l));
+      if (opt_.timing) upload_.record(up_t[next].b, true);
+      upload_.record(uploaded_[s]);
+      times_.uploaded_bytes += block_bytes();
+    }
+  };
+  pump(nslots - 1);
+
+  int64_t k = 0;  // streamed blocks computed so far
+  for (int64_t l = 0; l < cfg_.layers; ++l) {
+    if (!want(l)) continue;
+    if (resident_[l]) {
+      work(l, resident_w_[l]);
+      continue;
+    }
+    const size_t s = slot(k);
+    compute_.wait(uploaded_[s]);
+    if (opt_.timing) compute_.record(comp_t[k].a, true);
+    work(l, slot_w_[s]);
+    if (opt_.timing) compute_.record(comp_t[k].b, true);
+    if (write_back) {
+      compute_.record(computed_[s]);
+      writeback_.wait(computed_[s]);
+      if (opt_.timing) writeback_.record(wb_t[k].a, true);
+      writeback_.copy(store_.buffer(l), slot_buf_[s]);
+      if (opt_.timing) writeback_.record(wb_t[k].b, true);
+      writeback_.record(host_ready_[l]);
+      writeback_.record(slot_free_[s]);
+      times_.written_bytes += block_bytes();
+    } else {
+      compute_.record(slot_free_[s]);
+    }
+    ++k;
+    pump(k - 1 + nslots);  // into the slot this block just left
+  }
+  if (opt_.timing) {
+    for (size_t i = 0; i < streamed.size(); ++i) {
+      times_.upload_ms += Marker::elapsed_ms(up_t[i].a, up_t[i].b);
+      times_.compute_ms += Marker::elapsed_ms(comp_t[i].a, comp_t[i].b);
+      if (write_back) times_.writeback_ms += Marker::elapsed_ms(wb_t[i].a, wb_t[i].b);
+    }
+    ++times_.passes;
+  }
+}
+
+at::Tensor OffloadModel::logprobs(ParamSource& src, const Batch& batch) {
+  at::Tensor x = embed_forward(cfg_, outer_, src, batch.ids, batch.attn);
+  pass([](int64_t) { return true; },
+       [&](int64_t l, BlockWeights& w) { x = block_forward(cfg_, w, l, x, batch.attn, src); },
+       src.writes_weights());
+  at::Tensor h = final_forward(cfg_, outer_, src, x);
+  return target_logprobs(cfg_, outer_, src, h, batch.targets);
+}
+
+void OffloadModel::flush(ZoParams& src) {
+  for (int id = 0; id < OuterWeights::kSlots; ++id)
+    if (outer_.slot(id).defined()) src.flush(id, outer_.slot(id));
+  pass([&](int64_t l) { return !src.touched(block_param_id(l, 0)); },
+       [&](int64_t l, BlockWeights& w) {
+         for (int s = 0; s < BlockWeights::kSlots; ++s) src.flush(block_param_id(l, s), w.slot(s));
+       },
+       /*write_back=*/true);
+}
+
+void OffloadModel::for_each_block(const std::function<void(int64_t, const BlockWeights&)>& fn) {
+  writeback_.synchronize();
+  for (int64_t l = 0; l < cfg_.layers; ++l) {
+    if (!resident_[l]) {
+      fn(l, store_.block(l));
+      continue;
+    }
+    at::Tensor cpu = resident_buf_[l].to(at::kCPU);
+    fn(l, store_.layout().view(cpu));
+  }
+}
+
+}  // namespace zo2

@@ -1,0 +1,74 @@
+// ZO2's schedule (docs/offload.md): embeddings, final LayerNorm and head stay on the GPU; decoder
+// blocks live in the host store and stream through a fixed pool of GPU slots on their own queue while
+// the previous block computes; every perturbed forward of the step runs while a block is resident (the
+// branch dimension); the pending update is fused into the first pass over each block; updated blocks
+// stream back on a third queue. Queues are ordered by markers (CUDA events), never by host waits.
+// Blocks listed as resident stay on the GPU and are interleaved with the streamed ones.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "offload/device_queue.h"
+#include "offload/host_store.h"
+#include "zo/zo_model.h"
+
+namespace zo2 {
+
+struct OffloadOptions {
+  int64_t prefetch = 1;           // streamed blocks in flight beyond the computing one: slots = prefetch + 2
+  bool overlap = true;            // false: the same schedule on one queue (reference for tests)
+  std::vector<int64_t> resident;  // layers that stay on the GPU
+  bool timing = false;            // measure per-queue busy time (benchmarks)
+};
+
+struct QueueTimes {
+  double upload_ms = 0, compute_ms = 0, writeback_ms = 0;
+  int64_t uploaded_bytes = 0, written_bytes = 0;
+  int64_t passes = 0;
+};
+
+class OffloadModel final : public ZoModel {
+ public:
+  // `outer` lives on `device`; `store` holds every block; resident layers move to the device.
+  OffloadModel(OptConfig cfg, OuterWeights outer, HostStore store, const at::Device& device, OffloadOptions opt);
+
+  at::Tensor logprobs(ParamSource& src, const Batch& batch) override;
+  void flush(ZoParams& src) override;
+  at::Device device() const override { return device_; }
+  const OptConfig& config() const override { return cfg_; }
+
+  const OuterWeights& outer() const { return outer_; }
+  bool resident(int64_t layer) const { return resident_[layer]; }
+  int64_t slots() const { return static_cast<int64_t>(slot_buf_.size()); }
+  int64_t block_bytes() const { return store_.layout().bytes; }
+  // Every block as CPU tensors (host buffer, or a copy of a resident block), in layer order.
+  void for_each_block(const std::function<void(int64_t layer, const BlockWeights& cpu)>& fn);
+  // Busy time per queue since the last reset (needs OffloadOptions::timing).
+  QueueTimes times() const { return times_; }
+  void reset_times() { times_ = QueueTimes{}; }
+
+ private:
+  // Runs `work` on each layer `want` accepts, in order, with its weights on the device: resident
+  // blocks in place, streamed ones through the slots (written back when `write_back`).
+  void pass(const std::function<bool(int64_t)>& want, const std::function<void(int64_t, BlockWeights&)>& work,
+            bool write_back);
+
+  OptConfig cfg_;
+  OuterWeights outer_;
+  HostStore store_;
+  at::Device device_;
+  OffloadOptions opt_;
+  std::vector<bool> resident_;
+  std::vector<at::Tensor> resident_buf_;
+  std::vector<BlockWeights> resident_w_;
+  std::vector<at::Tensor> slot_buf_;
+  std::vector<BlockWeights> slot_w_;
+  std::vector<Marker> slot_free_, uploaded_, computed_;
+  std::vector<Marker> host_ready_;  // per layer: its last write-back finished
+  int64_t cursor_ = 0;              // next slot, round robin across passes
+  Queue compute_, upload_, writeback_;
+  QueueTimes times_;
+};
+
+}  // namespace zo2

@@ -1,0 +1,112 @@
+#include "offload/planner.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "offload/block_layout.h"
+
+namespace zo2 {
+
+namespace {
+constexpr double kContextBytes = 600.0 * (1 << 20);  // CUDA context, cuBLAS workspace, allocator slack
+constexpr double kLogitsChunk = 128.0 * (1 << 20);   // fp32 logits of one head chunk (opt_forward.cpp)
+
+double esize(at::ScalarType t) { return static_cast<double>(c10::elementSize(t)); }
+}  // namespace
+
+std::vector<int64_t> spread_layers(int64_t layers, int64_t count) {
+  std::vector<int64_t> out;
+  count = std::clamp<int64_t>(count, 0, layers);
+  for (int64_t i = 0; i < count; ++i) out.push_back((2 * i + 1) * layers / (2 * count));
+  return out;
+}
+
+Plan make_plan(const PlanInput& in) {
+  const OptConfig& c = in.cfg;
+  Plan p;
+  const double H = static_cast<double>(c.hidden), F = static_cast<double>(c.ffn), V = static_cast<double>(c.vocab_size),
+               E = static_cast<double>(c.word_embed_dim), L = static_cast<double>(c.layers);
+  const double nb = 2.0 * static_cast<double>(in.q), B = static_cast<double>(in.batch), T = static_cast<double>(in.seq);
+  const double cs = esize(in.compute);
+  p.block_bytes = BlockLayout::make(c, in.storage).bytes;
+
+  auto add = [&](const std::string& what, double gpu, double host) {
+    p.lines.push_back({what, gpu, host});
+  };
+  add("CUDA context, cuBLAS workspace", kContextBytes, 0);
+  add("embeddings, final LayerNorm, head", static_cast<double>(c.outer_params()) * esize(in.storage), 0);
+  const double max_matrix = std::max({F * H, V * E, static_cast<double>(c.position_rows()) * H});
+  add("perturbed copies (scratch, 2 x largest matrix)", 2.0 * max_matrix * cs, 0);
+  const double tokens = B * T;
+  // Live activations inside a block: residual, LayerNorm out, q, k, v, attention out, fc1 out, and the
+  // attention masks; the embedding rows of all branches; the head's chunked logits.
+  const double act = nb * tokens * (7.0 * H + F) * cs + B * T * T * 5.0 + nb * B * T * T +
+                     nb * tokens * E * cs + 2.5 * kLogitsChunk;
+  add("activations (2q branches) and head chunk", act, 0);
+  double fixed = 0;
+  for (const MemoryLine& m : p.lines) fixed += m.gpu_bytes;
+
+  int64_t resident = c.layers;
+  if (in.stream_all) {
+    resident = 0;
+  } else if (in.budget_gb > 0) {
+    const double budget = in.budget_gb * 1e9;
+    if (fixed + static_cast<double>(c.layers) * p.block_bytes > budget) {
+      const int64_t slots = in.prefetch + 2;
+      const double room = budget - fixed - static_cast<double>(slots) * p.block_bytes;
+      resident = std::clamp<int64_t>(static_cast<int64_t>(room / p.block_bytes), 0, c.layers);
+      p.fits = room >= 0;
+    }
+  }
+  p.resident = spread_layers(c.layers, resident);
+  p.streamed = c.layers - resident;
+  p.slots = p.streamed > 0 ? std::min<int64_t>(p.streamed, in.prefetch + 2) : 0;
+  add("resident blocks (" + std::to_string(resident) + ")", static_cast<double>(resident) * p.block_bytes, 0);
+  add("block slots (" + std::to_string(p.slots) + ")", static_cast<double>(p.slots) * p.block_bytes, 0);
+  add("streamed blocks, pinned (" + std::to_string(p.streamed) + ")", 0,
+      static_cast<double>(p.streamed) * p.block_bytes);
+  for (const MemoryLine& m : p.lines) {
+    p.gpu_bytes += m.gpu_bytes;
+    p.host_bytes += m.host_bytes;
+  }
+
+  // Time: copies run on their own engines beside compute; the fused kernels move each weight once
+  // in, once out and two perturbed copies per direction.
+  const double streamed_bytes = static_cast<double>(p.streamed) * p.block_bytes;
+  p.transfer_ms = std::max(streamed_bytes / (in.h2d_gbps * 1e9), streamed_bytes / (in.d2h_gbps * 1e9)) * 1e3;
+  const double block_params = static_cast<double>(c.block_params());
+  const double flops = nb * (2.0 * block_params * L * tokens + 2.0 * B * T * T * H * L + 2.0 * V * E * tokens);
+  p.compute_ms = flops / (in.tflops * 1e12) * 1e3;
+  const double params = static_cast<double>(c.total_params());
+  p.kernel_ms = params * (2.0 * esize(in.storage) + nb * cs) / (in.hbm_gbps * 1e9) * 1e3;
+  p.step_ms = std::max(p.transfer_ms, p.compute_ms + p.kernel_ms);
+  return p;
+}
+
+std::string format_plan(const PlanInput& in, const Plan& p) {
+  std::ostringstream os;
+  char buf[256];
+  auto gb = [](double b) { return b / 1e9; };
+  std::snprintf(buf, sizeof(buf), "plan for %s: %lld layers, block %.3f GB (%s), batch %lld x %lld tokens, q=%lld\n",
+                in.cfg.name.c_str(), static_cast<long long>(in.cfg.layers), gb(p.block_bytes),
+                std::string(c10::toString(in.storage)).c_str(), static_cast<long long>(in.batch),
+                static_cast<long long>(in.seq), static_cast<long long>(in.q));
+  os << buf;
+  os << "  component                                           GPU (GB)   host (GB)\n";
+  for (const MemoryLine& m : p.lines) {
+    std::snprintf(buf, sizeof(buf), "  %-50s %9.2f %11.2f\n", m.what.c_str(), gb(m.gpu_bytes), gb(m.host_bytes));
+    os << buf;
+  }
+  std::snprintf(buf, sizeof(buf), "  %-50s %9.2f %11.2f\n", "total", gb(p.gpu_bytes), gb(p.host_bytes));
+  os << buf;
+  std::snprintf(buf, sizeof(buf),
+                "  predicted step: %.1f ms = max(transfer %.1f ms at %.0f GB/s, compute %.1f ms at %.0f TFLOP/s + "
+                "kernels %.1f ms)\n",
+                p.step_ms, p.transfer_ms, in.h2d_gbps, p.compute_ms, in.tflops, p.kernel_ms);
+  os << buf;
+  if (!p.fits) os << "  WARNING: the budget is smaller than the parts that must stay on the GPU\n";
+  return os.str();
+}
+
+}  // namespace zo2
