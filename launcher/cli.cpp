@@ -12,6 +12,7 @@ namespace zo2::cli {
 namespace {
 const Command kCommands[] = {
     {"inspect", "load a checkpoint directory and describe it", cmd_inspect},
+    {"tokenize", "print the token ids of each input line (--decode: the text of id lines)", cmd_tokenize},
 };
 
 void usage(std::ostream& os) {

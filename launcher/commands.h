@@ -11,6 +11,7 @@ struct Command {
   int (*run)(const Args& args);
 };
 
-int cmd_inspect(const Args& args);  // load a checkpoint and describe it
+int cmd_inspect(const Args& args);   // load a checkpoint and describe it
+int cmd_tokenize(const Args& args);  // token ids of text lines, or text of id lines
 
 }  // namespace zo2::cli
