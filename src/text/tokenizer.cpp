@@ -141,8 +141,6 @@ Tokenizer::Tokenizer(const std::string& dir, const TokenizerOptions& opt)
               "turn add_bos off (zo2 tokenize --no-bos) or give a BOS id");
 }
 
-Tokenizer::~Tokenizer() = default;
-
 std::optional<int64_t> Tokenizer::token_id(const std::string& token) const {
   auto it = vocab_.find(token);
   if (it == vocab_.end()) return std::nullopt;

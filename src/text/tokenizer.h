@@ -1,6 +1,7 @@
 // A Hugging Face GPT-2-style tokenizer directory (vocab.json + merges.txt, optionally
 // tokenizer_config.json and special_tokens_map.json) with OPT's conventions: BOS prepended, no EOS.
-// Matches the slow GPT2Tokenizer, which OPT (and MeZO, use_fast=False) use. docs/tokenizer.md.
+// Follows the slow GPT2Tokenizer, which OPT (and MeZO, use_fast=False) use; docs/tokenizer.md lists
+// where it deviates.
 #pragma once
 
 #include <cstdint>
@@ -32,10 +33,10 @@ class Tokenizer {
   // add_bos_token = true), replaced by tokenizer_config.json, then special_tokens_map.json, then `opt`.
   // Throws zo2::Error naming the file and line or token at fault.
   explicit Tokenizer(const std::string& dir, const TokenizerOptions& opt = {});
-  ~Tokenizer();
 
   // Ids of `text`, BOS first when special().add_bos. Special tokens typed in the text are encoded as
-  // text, like the slow GPT2Tokenizer. Throws on ill-formed UTF-8, naming the byte offset.
+  // text (recent transformers may split them out instead: docs/tokenizer.md). Throws on ill-formed
+  // UTF-8, naming the byte offset.
   std::vector<int64_t> encode(std::string_view text) const;
   // Text of `ids` (special tokens included unless skip_special); bytes that do not form UTF-8 become
   // U+FFFD as in HF's errors="replace". Throws for an id that is not in vocab.json.
