@@ -14,6 +14,7 @@ const Command kCommands[] = {
     {"train", "fine-tune an OPT model with MeZO-SGD", cmd_train},
     {"plan", "GPU/host memory per component and predicted step time", cmd_plan},
     {"inspect", "load a checkpoint directory and describe it", cmd_inspect},
+    {"tokenize", "print the token ids of each input line (--decode: the text of id lines)", cmd_tokenize},
 };
 
 void usage(std::ostream& os) {
