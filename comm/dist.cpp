@@ -103,6 +103,14 @@ std::unique_ptr<ProcessGroup> init_process_group(const DistOptions& options) {
   return group;
 }
 
+bool mpi_active() {
+#ifdef ZO2_WITH_MPI
+  return mpi_is_active();
+#else
+  return false;
+#endif
+}
+
 void abort_job(int code) {
   if (g_active != nullptr && g_active->backend() != Backend::Single) g_active->abort(code);
 #ifdef ZO2_WITH_MPI

@@ -53,6 +53,10 @@ class ProcessGroup : public Collectives {
 // abort_job() ends. One group per process. Throws zo2::Error for a bad option or environment.
 std::unique_ptr<ProcessGroup> init_process_group(const DistOptions& options = {});
 
+// Whether MPI_Init has run in this process (and MPI_Finalize not yet); false in a build without MPI.
+// The single backend never initialises MPI, so zo2 runs without a launcher.
+bool mpi_active();
+
 // After a fatal error on this rank: ends every rank of the job (ncclCommAbort, MPI_Abort) when one
 // exists -- also when the group was destroyed while the exception unwound. Returns otherwise.
 void abort_job(int code);

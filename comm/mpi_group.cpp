@@ -21,6 +21,10 @@ const char* mpi_error_text(int code) {
 }
 
 MpiGroup::MpiGroup(double timeout_s, Backend b) : ProcessGroup(b), timeout_s_(timeout_s) {
+  // The launcher's local rank first: it lets the GPU be bound before MPI_Init (a CUDA-aware MPI picks
+  // its device there), and some external-PMIx builds split wrongly under srun (ompi#10416).
+  const auto hint = local_rank_from_env();
+  if (hint) device_ = bind_device(hint->rank);
   int up = 0;
   MPI_CHECK(MPI_Initialized(&up));
   if (!up) {
@@ -42,15 +46,14 @@ MpiGroup::MpiGroup(double timeout_s, Backend b) : ProcessGroup(b), timeout_s_(ti
   MPI_CHECK(MPI_Comm_rank(node, &node_rank));
   MPI_CHECK(MPI_Comm_size(node, &local_world_));
   MPI_CHECK(MPI_Comm_free(&node));
-  // The launcher's value first: some external-PMIx builds split wrongly under srun (ompi#10416).
-  if (auto hint = local_rank_from_env()) {
+  if (hint) {
     local_rank_ = hint->rank;
     local_rank_source_ = hint->source;
   } else {
     local_rank_ = node_rank;
     local_rank_source_ = "MPI_Comm_split_type";
+    device_ = bind_device(local_rank_);
   }
-  device_ = bind_device(local_rank_);
 }
 
 MpiGroup::~MpiGroup() {
@@ -98,19 +101,19 @@ void MpiGroup::allreduce_sum(double* values, int n) {
 }
 
 void MpiGroup::allgather(const double* send, int n, double* recv) {
-  check_args("allgather", n);
-  MPI_Request req;
-  MPI_CHECK(MPI_Iallgather(send, n, MPI_DOUBLE, recv, n, MPI_DOUBLE, comm_, &req));
-  wait(&req, "allgather");
-  bytes_sent_ += sizeof(double) * n;
+  allgather_as(send, n, MPI_DOUBLE, recv, "allgather");
 }
 
 void MpiGroup::allgather_u64(const uint64_t* send, int n, uint64_t* recv) {
-  check_args("allgather_u64", n);
+  allgather_as(send, n, MPI_UINT64_T, recv, "allgather_u64");
+}
+
+void MpiGroup::allgather_as(const void* send, int n, MPI_Datatype type, void* recv, const char* what) {
+  check_args(what, n);
   MPI_Request req;
-  MPI_CHECK(MPI_Iallgather(send, n, MPI_UINT64_T, recv, n, MPI_UINT64_T, comm_, &req));
-  wait(&req, "allgather_u64");
-  bytes_sent_ += sizeof(uint64_t) * n;
+  MPI_CHECK(MPI_Iallgather(send, n, type, recv, n, type, comm_, &req));
+  wait(&req, what);
+  bytes_sent_ += 8 * static_cast<uint64_t>(n);  // both element types are 8 bytes
 }
 
 void MpiGroup::broadcast_u64(uint64_t* values, int n, int root) {
@@ -132,11 +135,16 @@ void MpiGroup::abort(int code) {
   std::_Exit(code);
 }
 
-void mpi_abort_if_initialized(int code) {
+bool mpi_is_active() {
   int up = 0, down = 0;
   MPI_Initialized(&up);
   MPI_Finalized(&down);
-  if (!up || down) return;
+  return up && !down;
+}
+
+void mpi_abort_if_initialized(int code) {
+  if (!mpi_is_active()) return;
+  std::fprintf(stderr, "zo2: %s ends the job (MPI_Abort, code %d)\n", rank_at_host().c_str(), code);
   std::fflush(stdout);
   std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, code);

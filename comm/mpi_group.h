@@ -26,6 +26,9 @@ class MpiGroup : public ProcessGroup {
   void barrier() override;
   [[noreturn]] void abort(int code) override;
 
+ private:
+  void allgather_as(const void* send, int n, MPI_Datatype type, void* recv, const char* what);
+
  protected:
   // Throws zo2::Error for a negative count or a root outside the world.
   void check_args(const char* what, int n, int root = 0) const;
@@ -43,6 +46,9 @@ class MpiGroup : public ProcessGroup {
 
 // "did not complete within <s> s (...)": the one reason text for a collective timeout.
 std::string timeout_text(double timeout_s);
+
+// MPI_Initialized and not MPI_Finalized.
+bool mpi_is_active();
 
 // MPI_Abort(MPI_COMM_WORLD) if MPI is initialised and not finalised; returns otherwise.
 void mpi_abort_if_initialized(int code);

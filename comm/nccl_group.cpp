@@ -13,6 +13,12 @@
 #include "common/error.h"
 
 namespace zo2 {
+namespace {
+const char* last_error(ncclComm_t comm) {
+  const char* text = ncclGetLastError(comm);
+  return text != nullptr && *text != '\0' ? text : "no detail";
+}
+}  // namespace
 
 NcclGroup::NcclGroup(double timeout_s) : MpiGroup(timeout_s, Backend::Nccl) {
   ZO2_REQUIRE(device_ >= 0, "nccl backend on ", rank_at_host(), ": no CUDA device is visible (use backend mpi)");
@@ -81,7 +87,7 @@ void NcclGroup::wait_stream(const char* what) {
   });
   if (!in_time) fatal(what, timeout_text(timeout_s_));
   if (failed(async))
-    fatal(what, std::string("failed: NCCL error ") + ncclGetErrorString(async) + " (" + ncclGetLastError(nccl_) + ")");
+    fatal(what, std::string("failed: NCCL error ") + ncclGetErrorString(async) + " (" + last_error(nccl_) + ")");
   if (stream != cudaSuccess) fatal(what, std::string("failed: CUDA error ") + cudaGetErrorString(stream));
 }
 
@@ -91,7 +97,7 @@ void NcclGroup::exchange(const char* what, const void* in, size_t in_at, size_t 
   reserve(std::max(in_at + in_bytes, out_bytes));
   std::memcpy(host_ + in_at, in, in_bytes);
   CUDA_CHECK(cudaMemcpyAsync(dev_ + in_at, host_ + in_at, in_bytes, cudaMemcpyHostToDevice, stream_));
-  NCCL_CHECK(launch(dev_));
+  launch(dev_);
   CUDA_CHECK(cudaMemcpyAsync(host_, dev_, out_bytes, cudaMemcpyDeviceToHost, stream_));
   wait_stream(what);
   std::memcpy(out, host_, out_bytes);
@@ -102,28 +108,26 @@ void NcclGroup::allreduce_sum(double* values, int n) {
   if (n == 0) return;
   const size_t bytes = sizeof(double) * n;
   exchange("allreduce_sum", values, 0, bytes, values, bytes, [&](char* buf) {
-    return ncclAllReduce(buf, buf, n, ncclFloat64, ncclSum, nccl_, stream_);
+    NCCL_CHECK(ncclAllReduce(buf, buf, n, ncclFloat64, ncclSum, nccl_, stream_));
   });
   bytes_sent_ += bytes;
 }
 
 void NcclGroup::allgather(const double* send, int n, double* recv) {
-  check_args("allgather", n);
-  if (n == 0) return;
-  const size_t bytes = sizeof(double) * n;
-  // In place: NCCL wants this rank's block at its slot of the receive buffer.
-  exchange("allgather", send, bytes * rank_, bytes, recv, bytes * world_, [&](char* buf) {
-    return ncclAllGather(buf + bytes * rank_, buf, n, ncclFloat64, nccl_, stream_);
-  });
-  bytes_sent_ += bytes;
+  allgather_as(send, n, ncclFloat64, recv, "allgather");
 }
 
 void NcclGroup::allgather_u64(const uint64_t* send, int n, uint64_t* recv) {
-  check_args("allgather_u64", n);
+  allgather_as(send, n, ncclUint64, recv, "allgather_u64");
+}
+
+void NcclGroup::allgather_as(const void* send, int n, ncclDataType_t type, void* recv, const char* what) {
+  check_args(what, n);
   if (n == 0) return;
-  const size_t bytes = sizeof(uint64_t) * n;
-  exchange("allgather_u64", send, bytes * rank_, bytes, recv, bytes * world_, [&](char* buf) {
-    return ncclAllGather(buf + bytes * rank_, buf, n, ncclUint64, nccl_, stream_);
+  const size_t bytes = 8 * static_cast<size_t>(n);  // both element types are 8 bytes
+  // In place: NCCL wants this rank's block at its slot of the receive buffer.
+  exchange(what, send, bytes * rank_, bytes, recv, bytes * world_, [&](char* buf) {
+    NCCL_CHECK(ncclAllGather(buf + bytes * rank_, buf, n, type, nccl_, stream_));
   });
   bytes_sent_ += bytes;
 }
@@ -133,7 +137,7 @@ void NcclGroup::broadcast_u64(uint64_t* values, int n, int root) {
   if (n == 0) return;
   const size_t bytes = sizeof(uint64_t) * n;
   exchange("broadcast_u64", values, 0, bytes, values, bytes, [&](char* buf) {
-    return ncclBroadcast(buf, buf, n, ncclUint64, root, nccl_, stream_);
+    NCCL_CHECK(ncclBroadcast(buf, buf, n, ncclUint64, root, nccl_, stream_));
   });
   if (rank_ == root) bytes_sent_ += bytes;
 }

@@ -26,8 +26,9 @@ class NcclGroup final : public MpiGroup {
   [[noreturn]] void abort(int code) override;
 
  private:
-  // Host `in` -> device buffer at byte `in_at`; launch(device buffer) on stream_; device buffer's
-  // first `out_bytes` -> host `out`; waits in between as wait_stream does.
+  void allgather_as(const void* send, int n, ncclDataType_t type, void* recv, const char* what);
+  // Host `in` -> device buffer at byte `in_at`; launch(device buffer) enqueues the NCCL call on
+  // stream_; the device buffer's first `out_bytes` -> host `out`, after wait_stream.
   template <class Launch>
   void exchange(const char* what, const void* in, size_t in_at, size_t in_bytes, void* out, size_t out_bytes,
                 Launch launch);

@@ -1,4 +1,4 @@
-// zo2_mpi_tests: GoogleTest under mpirun. Every rank runs every test in the same order (the
+// zo2_mpi_tests: GoogleTest under mpirun (without mpirun: the suites that need no peers). Every rank runs every test in the same order (the
 // collectives pair up); rank 0 prints GoogleTest's output, the other ranks print only their failures,
 // and every rank exits non-zero when a test failed on any rank.
 // Flags after GoogleTest's own:
@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
 
   test::g_group = init_process_group(options);
   ProcessGroup& pg = *test::g_group;
+  // The multi-rank suites need mpirun; the SingleProcess suite needs its absence.
+  const bool single = pg.backend() == Backend::Single;
+  if (::testing::GTEST_FLAG(filter) == "*")
+    ::testing::GTEST_FLAG(filter) = single ? "-Collectives*:ProcessGroupPlacement*" : "-SingleProcess*";
   if (pg.rank() != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
