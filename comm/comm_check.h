@@ -5,6 +5,8 @@
 #include "common/check.h"
 
 #ifdef ZO2_WITH_MPI
+#define OMPI_SKIP_MPICXX 1  // the C interface only (the deprecated C++ bindings warn and are unused)
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 namespace zo2 {
 // MPI's text for an error code (a thread-local buffer, valid until the next call).

@@ -38,6 +38,11 @@ class SingleGroup final : public ProcessGroup {
   SingleProcess one_;
 };
 
+[[maybe_unused]] double collective_timeout(const DistOptions& options) {
+  return options.collective_timeout_s > 0 ? options.collective_timeout_s
+                                          : collective_timeout_from_env(kDefaultCollectiveTimeoutS);
+}
+
 Backend resolve(Backend requested) {
   if (requested != Backend::Auto) return requested;
   if (const char* env = std::getenv("ZO2_BACKEND")) {
@@ -75,9 +80,6 @@ ProcessGroup::~ProcessGroup() {
 
 std::unique_ptr<ProcessGroup> init_process_group(const DistOptions& options) {
   ZO2_REQUIRE(g_active == nullptr, "init_process_group: this process already has a process group");
-  const double timeout_s = options.collective_timeout_s > 0
-                               ? options.collective_timeout_s
-                               : collective_timeout_from_env(kDefaultCollectiveTimeoutS);
   std::unique_ptr<ProcessGroup> group;
   switch (resolve(options.backend)) {
     case Backend::Auto:
@@ -86,14 +88,14 @@ std::unique_ptr<ProcessGroup> init_process_group(const DistOptions& options) {
       break;
     case Backend::Mpi:
 #ifdef ZO2_WITH_MPI
-      group = std::make_unique<MpiGroup>(timeout_s);
+      group = std::make_unique<MpiGroup>(collective_timeout(options));
       break;
 #else
       throw_error("backend mpi: this zo2 was built without MPI (ZO2_WITH_MPI=OFF)");
 #endif
     case Backend::Nccl:
 #ifdef ZO2_WITH_NCCL
-      group = std::make_unique<NcclGroup>(timeout_s);
+      group = std::make_unique<NcclGroup>(collective_timeout(options));
       break;
 #else
       throw_error("backend nccl: this zo2 was built without NCCL (ZO2_WITH_NCCL=OFF)");

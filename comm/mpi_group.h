@@ -3,10 +3,9 @@
 // backend, which reuses its bootstrap, barrier and abort.
 #pragma once
 
-#include <mpi.h>
-
 #include <string>
 
+#include "comm/comm_check.h"  // mpi.h
 #include "comm/dist.h"
 
 namespace zo2 {

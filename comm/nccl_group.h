@@ -4,11 +4,9 @@
 // dedicated stream, then polls the stream and NCCL's async error against the collective deadline.
 #pragma once
 
-#include <cuda_runtime.h>
-#include <nccl.h>
-
 #include <cstddef>
 
+#include "comm/comm_check.h"  // cuda_runtime.h, nccl.h
 #include "comm/mpi_group.h"
 
 namespace zo2 {
