@@ -25,15 +25,12 @@ class MpiGroup : public ProcessGroup {
   void barrier() override;
   [[noreturn]] void abort(int code) override;
 
- private:
-  void allgather_as(const void* send, int n, MPI_Datatype type, void* recv, const char* what);
-
  protected:
   // Throws zo2::Error for a negative count or a root outside the world.
   void check_args(const char* what, int n, int root = 0) const;
   // Waits for a non-blocking MPI operation; past the deadline or on error, ends the job.
   void wait(MPI_Request* req, const char* what);
-  // Prints "zo2: error: <what>: <why> on rank r@host; aborting the job" and calls abort(1).
+  // Prints "zo2: error: <backend> <what> <why> on rank r@host; aborting the job" and calls abort(1).
   [[noreturn]] void fatal(const char* what, const std::string& why);
 
   MPI_Comm comm_ = MPI_COMM_NULL;
@@ -41,6 +38,9 @@ class MpiGroup : public ProcessGroup {
   int world_ = 1;
   double timeout_s_;
   bool owns_mpi_ = false;
+
+ private:
+  void allgather_as(const void* send, int n, MPI_Datatype type, void* recv, const char* what);
 };
 
 // "did not complete within <s> s (...)": the one reason text for a collective timeout.
