@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "comm/dist.h"
 #include "common/error.h"
 #include "launcher/commands.h"
 
@@ -42,6 +43,6 @@ int run(int argc, char** argv) {
   throw_error("unknown command '", name, "' (zo2 --help lists them)");
 }
 
-void abort_peers() {}
+void abort_peers() { abort_job(1); }
 
 }  // namespace zo2::cli

@@ -1,0 +1,33 @@
+// The wait loop behind every collective: poll for completion against a deadline instead of blocking,
+// so that a rank whose peer hangs or died ends the job instead of waiting forever.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+namespace zo2 {
+
+// Calls done() until it returns true (-> true) or `timeout_s` passes (-> false). Spins briefly, then
+// sleeps a little longer each round (up to 1 ms) so waiting ranks leave the cores to the others (CI
+// runs 3 ranks on 2 cores); a few scalars per training step make the added latency irrelevant.
+template <class Done>
+bool poll_until(double timeout_s, Done&& done) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
+                                           std::chrono::duration<double>(timeout_s));
+  constexpr int kSpins = 200;
+  auto nap = std::chrono::microseconds(10);
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    if (clock::now() > deadline) return false;
+    if (i < kSpins) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(nap);
+      nap = std::min(nap * 2, std::chrono::microseconds(1000));
+    }
+  }
+}
+
+}  // namespace zo2
