@@ -37,6 +37,7 @@ class OffloadModel final : public ZoModel {
   void flush(ZoParams& src) override;
   at::Device device() const override { return device_; }
   const OptConfig& config() const override { return cfg_; }
+  std::vector<uint64_t> checksums() override;
 
   const OuterWeights& outer() const { return outer_; }
   bool resident(int64_t layer) const { return resident_[layer]; }

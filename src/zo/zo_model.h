@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <vector>
+
 #include "model/loss.h"
 #include "model/opt_config.h"
 #include "model/opt_weights.h"
@@ -22,7 +24,12 @@ class ZoModel {
   virtual void flush(ZoParams& src) = 0;
   virtual at::Device device() const = 0;
   virtual const OptConfig& config() const = 0;
+  // Checksums of the stored weights: [0] the outer parameters, [1 + l] block l (replica checks).
+  virtual std::vector<uint64_t> checksums() = 0;
 };
+
+uint64_t outer_checksum(const OuterWeights& w);
+uint64_t block_checksum(const BlockWeights& w);
 
 class ResidentModel final : public ZoModel {
  public:
@@ -31,6 +38,7 @@ class ResidentModel final : public ZoModel {
   void flush(ZoParams& src) override;
   at::Device device() const override { return w_.outer.embed_tokens.device(); }
   const OptConfig& config() const override { return cfg_; }
+  std::vector<uint64_t> checksums() override;
   OptWeights& weights() { return w_; }
 
  private:
