@@ -28,7 +28,7 @@ struct UpdateSpec {
   float coef[kMaxDirs] = {};
   float lr = 0.f;
   float wd = 0.f;                // 0 for biases and LayerNorm parameters
-  bool stochastic_round = false; // 16-bit storage only
+  bool stochastic_round = true;  // 16-bit storage only (ignored for fp32)
 };
 
 // Perturbed copies of the (updated) parameter: out + b * out_stride receives theta + scale[b] * z_{dir[b]}.
@@ -73,6 +73,9 @@ void update_perturb(void* theta, DType theta_dtype, int64_t n, uint32_t param, c
                     const PerturbSpec& pt, void* stream, int blocks = 0, int threads = 0);
 void gather_perturb(const void* table, DType table_dtype, int64_t dim, const int64_t* rows, int64_t nrows,
                     uint32_t param, const PerturbSpec& pt, void* stream);
+// Tests only: cuRAND's own curand_init(key, S, 4g) + curand_normal4 (fast __sincosf) per group, to
+// show that normal() is cuRAND's stream in cuRAND's order up to the accuracy of __sincosf.
+void curand_normal4_reference(float* out, int64_t n, uint64_t key, uint32_t param, uint32_t dir, void* stream);
 }  // namespace cuda
 
 }  // namespace zo2::kernels
