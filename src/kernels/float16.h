@@ -60,9 +60,38 @@ ZO2_HD inline float to_float(Half h) {
 #endif
 }
 
-// Round to nearest, ties to even. Overflow gives inf.
+// Bit-level conversions from fp32 (the host path), to nearest-even (kNearest) or toward zero. NaN
+// stays a quiet NaN.
+template <bool kNearest>
+ZO2_HD inline BFloat bfloat_from_float(float x) {
+  const uint32_t u = f32_bits(x);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return BFloat{uint16_t((u >> 16) | 0x40u)};
+  return BFloat{uint16_t((kNearest ? u + 0x7FFFu + ((u >> 16) & 1u) : u) >> 16)};  // carries reach inf
+}
+template <bool kNearest>
+ZO2_HD inline Half half_from_float(float x) {
+  const uint32_t u = f32_bits(x), a = u & 0x7FFFFFFFu;
+  const uint16_t sign = uint16_t((u >> 16) & 0x8000u);
+  if (a > 0x7F800000u) return Half{uint16_t(sign | 0x7E00u)};
+  if (a >= (kNearest ? 0x477FF000u : 0x7F800000u)) return Half{uint16_t(sign | 0x7C00u)};  // inf; RNE >= 65520
+  if (!kNearest && a >= 0x477FE000u) return Half{uint16_t(sign | 0x7BFFu)};  // RZ saturates at 65504
+  if (a < 0x38800000u) {                      // below 2^-14: subnormal, m = |x| * 2^24
+    const float v = bits_f32(a) * 16777216.f;  // exact, < 1024
+    uint32_t m = uint32_t(v);
+    const float rem = v - float(m);
+    if (kNearest && (rem > 0.5f || (rem == 0.5f && (m & 1u)))) ++m;  // 1024 becomes the smallest normal
+    return Half{uint16_t(sign | m)};
+  }
+  const uint32_t r = a - 0x38000000u;  // rebias the exponent 127 -> 15
+  return Half{uint16_t(sign | ((kNearest ? r + 0xFFFu + ((r >> 13) & 1u) : r) >> 13))};
+}
+
+// Round to nearest, ties to even (overflow gives inf), and toward zero (finite input saturates at
+// the largest finite value).
 template <class T>
 ZO2_HD T round_rne(float x);
+template <class T>
+ZO2_HD T round_rz(float x);
 template <>
 ZO2_HD inline float round_rne<float>(float x) {
   return x;
@@ -72,9 +101,7 @@ ZO2_HD inline BFloat round_rne<BFloat>(float x) {
 #if defined(__CUDA_ARCH__)
   return BFloat{__bfloat16_as_ushort(__float2bfloat16_rn(x))};
 #else
-  const uint32_t u = f32_bits(x);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return BFloat{uint16_t((u >> 16) | 0x40u)};  // quiet NaN
-  return BFloat{uint16_t((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16)};
+  return bfloat_from_float<true>(x);
 #endif
 }
 template <>
@@ -82,33 +109,15 @@ ZO2_HD inline Half round_rne<Half>(float x) {
 #if defined(__CUDA_ARCH__)
   return Half{__half_as_ushort(__float2half_rn(x))};
 #else
-  const uint32_t u = f32_bits(x), a = u & 0x7FFFFFFFu;
-  const uint16_t sign = uint16_t((u >> 16) & 0x8000u);
-  if (a > 0x7F800000u) return Half{uint16_t(sign | 0x7E00u)};  // quiet NaN
-  if (a >= 0x477FF000u) return Half{uint16_t(sign | 0x7C00u)};  // >= 65520 (incl. inf): inf
-  if (a < 0x38800000u) {                                        // below 2^-14: subnormal, m = |x| * 2^24
-    const float v = bits_f32(a) * 16777216.f;                   // exact, < 1024
-    uint32_t m = uint32_t(v);
-    const float rem = v - float(m);
-    if (rem > 0.5f || (rem == 0.5f && (m & 1u))) ++m;  // 1024 carries into the smallest normal
-    return Half{uint16_t(sign | m)};
-  }
-  const uint32_t r = a - 0x38000000u;  // rebias the exponent 127 -> 15
-  return Half{uint16_t(sign | ((r + 0xFFFu + ((r >> 13) & 1u)) >> 13))};
+  return half_from_float<true>(x);
 #endif
 }
-
-// Round toward zero. Finite input never overflows (saturates at the largest finite value).
-template <class T>
-ZO2_HD T round_rz(float x);
 template <>
 ZO2_HD inline BFloat round_rz<BFloat>(float x) {
 #if defined(__CUDA_ARCH__)
   return BFloat{__bfloat16_as_ushort(__float2bfloat16_rz(x))};
 #else
-  const uint32_t u = f32_bits(x);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return BFloat{uint16_t((u >> 16) | 0x40u)};
-  return BFloat{uint16_t(u >> 16)};
+  return bfloat_from_float<false>(x);
 #endif
 }
 template <>
@@ -116,13 +125,7 @@ ZO2_HD inline Half round_rz<Half>(float x) {
 #if defined(__CUDA_ARCH__)
   return Half{__half_as_ushort(__float2half_rz(x))};
 #else
-  const uint32_t u = f32_bits(x), a = u & 0x7FFFFFFFu;
-  const uint16_t sign = uint16_t((u >> 16) & 0x8000u);
-  if (a > 0x7F800000u) return Half{uint16_t(sign | 0x7E00u)};
-  if (a == 0x7F800000u) return Half{uint16_t(sign | 0x7C00u)};
-  if (a >= 0x477FE000u) return Half{uint16_t(sign | 0x7BFFu)};  // >= 65504: largest finite
-  if (a < 0x38800000u) return Half{uint16_t(sign | uint32_t(bits_f32(a) * 16777216.f))};
-  return Half{uint16_t(sign | ((a - 0x38000000u) >> 13))};
+  return half_from_float<false>(x);
 #endif
 }
 

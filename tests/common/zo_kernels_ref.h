@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "kernels/zo_kernels.h"
@@ -77,6 +78,40 @@ inline UpdateRef update_reference(const at::Tensor& theta, uint32_t param, const
   at::Tensor value = t - lr * (acc + wd * t);
   at::Tensor err = lr * (up.ndirs + 2) * std::ldexp(1.0, -24) * (mag + wd * t.abs());
   return {value, err};
+}
+
+// The spec both suites use: 3 update directions (lr 1e-3, wd 0.1) and 3 copies, two of which share a
+// direction (+-1e-3) and one with scale 0.5 in another.
+struct Case {
+  kernels::UpdateSpec up;
+  kernels::PerturbSpec pt;
+};
+inline Case make_case(DType out_dtype, bool stochastic_round, uint64_t step = 11) {
+  Case c;
+  c.up.ndirs = 3;
+  c.up.key = kernels::step_key(7, step);
+  const uint32_t dirs[] = {0, 1, 5};
+  const float coefs[] = {0.8f, -1.3f, 0.25f};
+  std::copy(dirs, dirs + 3, c.up.dir);
+  std::copy(coefs, coefs + 3, c.up.coef);
+  c.up.lr = 1e-3f;
+  c.up.wd = 0.1f;
+  c.up.stochastic_round = stochastic_round;
+  c.pt.nbranch = 3;
+  c.pt.key = kernels::step_key(7, step + 1);
+  const uint32_t pdirs[] = {2, 2, 9};
+  const float scales[] = {1e-3f, -1e-3f, 0.5f};
+  std::copy(pdirs, pdirs + 3, c.pt.dir);
+  std::copy(scales, scales + 3, c.pt.scale);
+  c.pt.out_dtype = out_dtype;
+  return c;
+}
+
+// N(0, 0.05^2) weights in dtype d (from the global ATen generator); the first four are 0, -0, 1, -3e-6.
+inline at::Tensor random_theta(int64_t n, DType d) {
+  at::Tensor t = at::randn({n}, at::kDouble) * 0.05;
+  t.slice(0, 0, 4).copy_(at::tensor({0.0, -0.0, 1.0, -3e-6}, at::kDouble));
+  return t.to(scalar_type(d));
 }
 
 }  // namespace zo2::test

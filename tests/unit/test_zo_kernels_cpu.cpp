@@ -21,6 +21,9 @@ namespace {
 
 using test::all_dtypes;
 using test::dtype_name;
+using test::Case;
+using test::make_case;
+using test::random_theta;
 using test::scalar_type;
 
 // Float bit patterns: a stride through all 2^32 plus the edges of the 16-bit formats.
@@ -194,36 +197,6 @@ TEST(ZoKernelsCpu, NormalIsIndependentOfTheOffsetSplit) {
 
 // ---- update_perturb ----
 
-struct Case {
-  UpdateSpec up;
-  PerturbSpec pt;
-};
-Case make_case(DType out_dtype, bool sr) {
-  Case c;
-  c.up.ndirs = 3;
-  c.up.key = step_key(7, 11);
-  const uint32_t dirs[] = {0, 1, 5};
-  const float coefs[] = {0.8f, -1.3f, 0.25f};
-  std::copy(dirs, dirs + 3, c.up.dir);
-  std::copy(coefs, coefs + 3, c.up.coef);
-  c.up.lr = 1e-3f;
-  c.up.wd = 0.1f;
-  c.up.stochastic_round = sr;
-  c.pt.nbranch = 3;
-  c.pt.key = step_key(7, 12);
-  const uint32_t pdirs[] = {2, 2, 9};
-  const float scales[] = {1e-3f, -1e-3f, 0.5f};
-  std::copy(pdirs, pdirs + 3, c.pt.dir);
-  std::copy(scales, scales + 3, c.pt.scale);
-  c.pt.out_dtype = out_dtype;
-  return c;
-}
-at::Tensor random_theta(int64_t n, DType d) {
-  at::Tensor t = at::randn({n}, at::TensorOptions().dtype(at::kDouble)) * 0.05;
-  t.index_put_({at::indexing::Slice(0, 4)}, at::tensor({0.0, -0.0, 1.0, -3e-6}, at::kDouble));
-  return t.to(scalar_type(d));
-}
-
 // Against the float64 formula: f32 within the fp32 arithmetic bound plus one rounding; 16-bit RNE one
 // of the roundings of values within that bound (and >= 99% exactly RNE of the reference); 16-bit SR a
 // neighbour of the reference. Copies: the rounding of theta_new + scale z computed in float64.
@@ -281,10 +254,9 @@ TEST(ZoKernelsCpu, ZeroUpdateLeavesWeightsBitwise) {
       at::Tensor theta = theta0.clone();
       at::Tensor out = at::empty({3, n}, at::kBFloat16);
       for (int step = 0; step < 50; ++step) {
-        Case c = make_case(DType::kBF16, sr);
+        Case c = make_case(DType::kBF16, sr, step);
         c.pt.out = out.data_ptr();
         c.pt.out_stride = n;
-        c.up.key = step_key(11, step);
         c.up.lr = 0.f;
         cpu::update_perturb(theta.data_ptr(), td, n, 3, c.up, c.pt);
         c.up.lr = 0.5f;
