@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <iostream>
 
 #include "comm/dist.h"
@@ -6,6 +7,7 @@
 #include "data/jsonl_dataset.h"
 #include "launcher/commands.h"
 #include "launcher/run_setup.h"
+#include "text/tokenizer.h"
 #include "train/trainer.h"
 #include "zo/zo_model.h"
 
@@ -17,6 +19,7 @@ void add_train_options(po::options_description& d) {
   d.add_options()
       ("data", po::value<std::string>()->required(), "training set (JSON lines, see docs/data.md)")
       ("eval-data", po::value<std::string>(), "evaluation set (JSON lines)")
+      ("tokenizer", po::value<std::string>(), "tokenizer directory for text data (default: the model directory)")
       ("steps", po::value<int64_t>()->default_value(1000), "training steps")
       ("batch-size", po::value<int64_t>()->default_value(16), "examples per rank per micro-batch")
       ("micro-batches", po::value<int64_t>()->default_value(1), "micro-batches per step (gradient accumulation)")
@@ -60,6 +63,12 @@ int cmd_train(const Args& args) {
   JsonlOptions jo;
   jo.bos_id = cfg.bos_token_id;
   jo.vocab_size = cfg.vocab_size;
+  std::shared_ptr<Tokenizer> tok;
+  const std::string tok_dir = vm.count("tokenizer") ? vm["tokenizer"].as<std::string>() : ms.source;
+  if (!tok_dir.empty() && std::filesystem::exists(tok_dir + "/vocab.json")) {
+    tok = std::make_shared<Tokenizer>(tok_dir, TokenizerOptions{std::nullopt, false});
+    jo.encode = [tok](const std::string& text) { return tok->encode(text); };
+  }
   std::vector<Example> train_set = load_jsonl(vm["data"].as<std::string>(), jo);
   std::vector<Example> eval_set;
   if (vm.count("eval-data")) eval_set = load_jsonl(vm["eval-data"].as<std::string>(), jo);
