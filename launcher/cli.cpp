@@ -12,6 +12,7 @@ namespace zo2::cli {
 namespace {
 const Command kCommands[] = {
     {"inspect", "load a checkpoint directory and describe it", cmd_inspect},
+    {"convert", "rewrite a checkpoint as safetensors (f32, f16 or bf16)", cmd_convert},
 };
 
 void usage(std::ostream& os) {

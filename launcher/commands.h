@@ -12,5 +12,6 @@ struct Command {
 };
 
 int cmd_inspect(const Args& args);  // load a checkpoint and describe it
+int cmd_convert(const Args& args);  // rewrite a checkpoint as safetensors in another dtype
 
 }  // namespace zo2::cli
