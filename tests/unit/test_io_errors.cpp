@@ -49,6 +49,12 @@ void rewrite_tensors(const std::string& path, const std::function<void(std::map<
   write_safetensors(path, specs, {{"format", "pt"}}, [&](const SafetensorsTensorSpec& s) { return m[s.name]; });
 }
 
+void modify_file(const std::string& path, const std::function<void(std::string&)>& fn) {
+  std::string b = test::read_bytes(path);
+  fn(b);
+  test::write_bytes(path, b);
+}
+
 void patch_json(const std::string& path, const std::function<void(nlohmann::json&)>& fn) {
   nlohmann::json j = nlohmann::json::parse(test::read_bytes(path));
   fn(j);
@@ -56,10 +62,11 @@ void patch_json(const std::string& path, const std::function<void(nlohmann::json
 }
 
 void replace_text(const std::string& path, const std::string& from, const std::string& to) {
-  std::string s = test::read_bytes(path);
-  const size_t at = s.find(from);
-  ASSERT_NE(at, std::string::npos) << from;
-  test::write_bytes(path, s.replace(at, from.size(), to));
+  modify_file(path, [&](std::string& s) {
+    const size_t at = s.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    s.replace(at, from.size(), to);
+  });
 }
 
 uint32_t le32(const std::string& b, size_t p) {
@@ -112,32 +119,35 @@ void expect_load_error(const std::string& dir, const std::vector<std::string>& p
   test::expect_error([&] { load_checkpoint(dir); }, parts);
 }
 
+struct Case {
+  const char* what;
+  std::function<void(const std::string&)> make;  // breaks a file (or the directory) of a fresh copy
+  std::vector<std::string> expect;                // pieces the error line must contain
+};
+
+// Each case on a fresh copy of tests/data/<rel>; `file` is what make() gets ("" = the directory).
+void run_cases(const std::string& rel, const std::string& file, const std::vector<Case>& cases) {
+  for (const Case& c : cases) {
+    SCOPED_TRACE(rel + ": " + c.what);
+    const std::string dir = test::copy_data_dir(rel, "err");
+    c.make(file.empty() ? dir : dir + "/" + file);
+    expect_load_error(dir, c.expect);
+  }
+}
+
 // ---------------------------------------------------------------- safetensors
 
 TEST(CheckpointErrors, SafetensorsFile) {
-  struct Case {
-    const char* what;
-    std::function<void(const std::string&)> make;
-    std::vector<std::string> expect;
-  };
   const std::vector<Case> cases = {
       {"truncated", [](const std::string& f) { test::write_bytes(f, test::read_bytes(f).substr(0, 20000)); },
        {"model.safetensors", "past the end"}},
       {"shorter than the length field", [](const std::string& f) { test::write_bytes(f, "\x10\0\0"); },
        {"model.safetensors", "truncated"}},
       {"header length past the end",
-       [](const std::string& f) {
-         std::string b = test::read_bytes(f);
-         b[2] = 0x7f;
-         test::write_bytes(f, b);
-       },
+       [](const std::string& f) { modify_file(f, [](std::string& b) { b[2] = 0x7f; }); },
        {"model.safetensors", "header length"}},
       {"invalid JSON",
-       [](const std::string& f) {
-         std::string b = test::read_bytes(f);
-         b[8] = 'x';
-         test::write_bytes(f, b);
-       },
+       [](const std::string& f) { modify_file(f, [](std::string& b) { b[8] = 'x'; }); },
        {"model.safetensors", "JSON"}},
       {"overlapping offsets",
        [](const std::string& f) {
@@ -177,12 +187,7 @@ TEST(CheckpointErrors, SafetensorsFile) {
        [](const std::string& f) { rewrite_tensors(f, [](auto& m) { m["lm_head.weight"] = at::zeros({100, 8}); }); },
        {"model.safetensors", "lm_head.weight", "shape"}},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.what);
-    const std::string dir = test::copy_data_dir("parity/small", "err_st");
-    c.make(dir + "/model.safetensors");
-    test::expect_error([&] { load_checkpoint(dir); }, c.expect);
-  }
+  run_cases("parity/small", "model.safetensors", cases);
 }
 
 TEST(CheckpointErrors, ConfigDisagreesWithTheWeights) {
@@ -220,11 +225,6 @@ TEST(CheckpointErrors, IgnoredAndOptionalKeysLoad) {
 TEST(CheckpointErrors, ShardedIndex) {
   const std::string idx = "model.safetensors.index.json";
   const std::string k0 = "\"model.decoder.embed_positions.weight\": \"model-00002-of-00004.safetensors\"";
-  struct Case {
-    const char* what;
-    std::function<void(const std::string&)> make;
-    std::vector<std::string> expect;
-  };
   const std::vector<Case> cases = {
       {"invalid JSON", [&](const std::string& d) { replace_text(d + "/" + idx, "\"weight_map\"", "\"weight_map\" ]"); },
        {idx, "invalid JSON"}},
@@ -267,33 +267,19 @@ TEST(CheckpointErrors, ShardedIndex) {
        },
        {"model-00002-of-00004.safetensors"}},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.what);
-    const std::string dir = test::copy_data_dir("parity/variants/sharded", "err_idx");
-    c.make(dir);
-    test::expect_error([&] { load_checkpoint(dir); }, c.expect);
-  }
+  run_cases("parity/variants/sharded", "", cases);
 }
 
 // ---------------------------------------------------------------- pytorch_model.bin
 
 TEST(CheckpointErrors, TorchBin) {
-  struct Case {
-    const char* what;
-    std::function<void(const std::string&)> make;
-    std::vector<std::string> expect;
-  };
   const std::vector<Case> cases = {
       {"truncated", [](const std::string& f) { test::write_bytes(f, test::read_bytes(f).substr(0, 9000)); },
        {"pytorch_model.bin", "zip"}},
       {"not a zip", [](const std::string& f) { test::write_bytes(f, "\x80\x02}q\x00."); },
        {"pytorch_model.bin", "not a zip"}},
       {"central directory damaged",
-       [](const std::string& f) {
-         std::string b = test::read_bytes(f);
-         b[b.rfind("PK\x01\x02") + 2] = 9;
-         test::write_bytes(f, b);
-       },
+       [](const std::string& f) { modify_file(f, [](std::string& b) { b[b.rfind("PK\x01\x02") + 2] = 9; }); },
        {"pytorch_model.bin", "central directory"}},
       {"data.pkl fails its CRC",
        [](const std::string& f) { patch_zip_entry(f, "data.pkl", [](std::string& s) { s[60] ^= 1; }, true); },
@@ -314,21 +300,15 @@ TEST(CheckpointErrors, TorchBin) {
        {"pytorch_model.bin", "past its storage"}},
       {"storage record missing",
        [](const std::string& f) {
-         std::string b = test::read_bytes(f);
-         for (size_t at = b.find("/data/0"); at != std::string::npos; at = b.find("/data/0", at + 1))
-           if (at + 7 < b.size() && !std::isdigit(static_cast<unsigned char>(b[at + 7]))) b[at + 6] = 'X';
-         test::write_bytes(f, b);
+         modify_file(f, [](std::string& b) {
+           for (size_t at = b.find("/data/0"); at != std::string::npos; at = b.find("/data/0", at + 1))
+             if (at + 7 < b.size() && !std::isdigit(static_cast<unsigned char>(b[at + 7]))) b[at + 6] = 'X';
+         });
        },
        {"pytorch_model.bin", "data/0"}},
   };
-  for (const char* variant : {"bin_ordered", "bin_dict"}) {
-    for (const Case& c : cases) {
-      SCOPED_TRACE(std::string(variant) + ": " + c.what);
-      const std::string dir = test::copy_data_dir(std::string("parity/variants/") + variant, "err_bin");
-      c.make(dir + "/pytorch_model.bin");
-      test::expect_error([&] { load_checkpoint(dir); }, c.expect);
-    }
-  }
+  run_cases("parity/variants/bin_ordered", "pytorch_model.bin", cases);
+  run_cases("parity/variants/bin_dict", "pytorch_model.bin", cases);
 }
 
 TEST(CheckpointErrors, ShardedBinIndexAndShards) {

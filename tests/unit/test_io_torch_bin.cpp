@@ -52,6 +52,80 @@ TEST(TorchBin, LibTorchRejectsOrderedDictsWhichOurReaderReads) {
   }
 }
 
+uint64_t le(const std::string& b, size_t p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(b[p + i]);
+  return v;
+}
+void put(std::string& out, uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// Rewrites a small torch.save zip in the form files above 4 GB take: every central directory entry's
+// sizes and local header offset 0xFFFFFFFF with a zip64 extra field (id 1) holding them, a zip64 end
+// record and locator, and an end record whose count/size/offset fields say "see zip64".
+std::string to_zip64(const std::string& zip) {
+  const size_t end = zip.size() - 22;
+  EXPECT_EQ(le(zip, end, 4), 0x06054b50u);
+  const uint64_t count = le(zip, end + 10, 2), cd_size = le(zip, end + 12, 4), cd_offset = le(zip, end + 16, 4);
+  std::string cd;
+  for (size_t pos = cd_offset, i = 0; i < count; ++i) {
+    const uint64_t name = le(zip, pos + 28, 2), extra = le(zip, pos + 30, 2), comment = le(zip, pos + 32, 2);
+    std::string e = zip.substr(pos, 46);
+    for (size_t f : {20, 24, 42}) e.replace(f, 4, "\xff\xff\xff\xff");
+    e.replace(30, 2, std::string{static_cast<char>((extra + 28) & 0xff), static_cast<char>((extra + 28) >> 8)});
+    e += zip.substr(pos + 46, name + extra);
+    put(e, 1, 2);
+    put(e, 24, 2);
+    put(e, le(zip, pos + 24, 4), 8);  // uncompressed size
+    put(e, le(zip, pos + 20, 4), 8);  // compressed size
+    put(e, le(zip, pos + 42, 4), 8);  // local header offset
+    e += zip.substr(pos + 46 + name + extra, comment);
+    cd += e;
+    pos += 46 + name + extra + comment;
+  }
+  EXPECT_EQ(cd.size(), cd_size + 28 * count);
+  std::string out = zip.substr(0, cd_offset) + cd;
+  const uint64_t end64 = out.size();
+  put(out, 0x06064b50, 4);
+  put(out, 44, 8);
+  put(out, 45, 2);
+  put(out, 45, 2);
+  put(out, 0, 4);
+  put(out, 0, 4);
+  put(out, count, 8);
+  put(out, count, 8);
+  put(out, cd.size(), 8);
+  put(out, cd_offset, 8);
+  put(out, 0x07064b50, 4);
+  put(out, 0, 4);
+  put(out, end64, 8);
+  put(out, 1, 4);
+  put(out, 0x06054b50, 4);
+  put(out, 0, 4);
+  put(out, 0xffff, 2);
+  put(out, 0xffff, 2);
+  put(out, 0xffffffff, 4);
+  put(out, 0xffffffff, 4);
+  put(out, 0, 2);
+  return out;
+}
+
+TEST(TorchBin, ReadsZip64Archives) {
+  // LibTorch's miniz reading the rewritten file shows it is valid zip64; ours must read the same tensors.
+  const std::string path = test::temp_dir("zip64") + "/pytorch_model.bin";
+  test::write_bytes(path, to_zip64(test::read_bytes(test::data_path("parity/variants/bin_dict/pytorch_model.bin"))));
+  const auto theirs = as_map(read_torch_bin_libtorch(path));
+  const auto ours = as_map(read_torch_bin_own(path));
+  const auto plain = as_map(read_torch_bin_own(test::data_path("parity/variants/bin_dict/pytorch_model.bin")));
+  ASSERT_EQ(ours.size(), plain.size());
+  ASSERT_EQ(theirs.size(), plain.size());
+  for (const auto& [k, t] : plain) {
+    EXPECT_TRUE(at::equal(ours.at(k), t)) << k;
+    EXPECT_TRUE(at::equal(theirs.at(k), t)) << k;
+  }
+}
+
 // Our pickle interpreter on data.pkl images mutated by byte flips, byte insertions of interesting
 // opcodes and truncation. 20k cases, seeded.
 TEST(TorchBin, PickleParserNeverCrashesOnMutations) {
