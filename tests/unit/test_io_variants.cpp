@@ -18,6 +18,7 @@ struct Variant {
   const char* name;
   at::ScalarType stored;
 };
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
 at::Tensor logits_of(const Checkpoint& ck, const std::string& ref_dir) {
   SafetensorsFile ref(ref_dir + "/reference.safetensors");
