@@ -9,6 +9,7 @@
 #ifdef ZO2_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime.h>
 #endif
@@ -110,15 +111,23 @@ double measure_matmul_tflops(const at::Device& device, at::ScalarType dtype, int
 }
 
 at::Device parse_device(const std::string& name) {
-  if (name == "auto") return at::hasCUDA() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
-  try {
-    at::Device d(name);
+  at::Device d(at::kCPU);
+  if (name == "auto") {
+    d = at::hasCUDA() ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  } else {
+    try {
+      d = at::Device(name);
+    } catch (const c10::Error&) {
+      throw_error("invalid device '", name, "' (use cpu, cuda or cuda:N)");
+    }
     ZO2_REQUIRE(d.is_cpu() || d.is_cuda(), "device '", name, "' is neither cpu nor cuda");
     ZO2_REQUIRE(d.is_cpu() || at::hasCUDA(), "device '", name, "' asked for, but this zo2 has no CUDA device");
-    return d;
-  } catch (const c10::Error&) {
-    throw_error("invalid device '", name, "' (use cpu, cuda or cuda:N)");
   }
+#ifdef ZO2_WITH_CUDA
+  // Always an explicit index: streams, events and allocator statistics need one.
+  if (d.is_cuda() && !d.has_index()) d = at::Device(at::kCUDA, c10::cuda::current_device());
+#endif
+  return d;
 }
 
 }  // namespace zo2
