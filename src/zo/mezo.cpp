@@ -79,7 +79,7 @@ Update MezoEngine::make_update(int64_t step, const std::vector<double>& all, dou
 }
 
 void MezoEngine::flush() {
-  if (pending_.empty()) return;
+  // Also without a pending update: a streamed model may still hold host copies to bring up to date.
   params_.begin_step(Directions{}, pending_);
   model_.flush(params_);
   pending_ = Update{};
