@@ -37,6 +37,8 @@ class OffloadModel final : public ZoModel {
   void flush(ZoParams& src) override;
   at::Device device() const override { return device_; }
   const OptConfig& config() const override { return cfg_; }
+  const OuterWeights& outer_weights() const override { return outer_; }
+  void visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) override;
 
   const OuterWeights& outer() const { return outer_; }
   bool resident(int64_t layer) const { return resident_[layer]; }

@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
+
 #include "model/loss.h"
 #include "model/opt_config.h"
 #include "model/opt_weights.h"
@@ -22,6 +24,12 @@ class ZoModel {
   virtual void flush(ZoParams& src) = 0;
   virtual at::Device device() const = 0;
   virtual const OptConfig& config() const = 0;
+
+  // For inference that is not a loss (generation with a KV cache): the embeddings, final LayerNorm and
+  // head on device(), and fn(layer, weights) for every decoder block in layer order with its weights on
+  // device() (streamed blocks are uploaded for it, and not written back).
+  virtual const OuterWeights& outer_weights() const = 0;
+  virtual void visit_blocks(const std::function<void(int64_t layer, const BlockWeights& w)>& fn) = 0;
 };
 
 class ResidentModel final : public ZoModel {
@@ -31,6 +39,8 @@ class ResidentModel final : public ZoModel {
   void flush(ZoParams& src) override;
   at::Device device() const override { return w_.outer.embed_tokens.device(); }
   const OptConfig& config() const override { return cfg_; }
+  const OuterWeights& outer_weights() const override { return w_.outer; }
+  void visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) override;
   OptWeights& weights() { return w_; }
 
  private:
