@@ -2,6 +2,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "comm/dist.h"
 #include "common/collectives.h"
 #include "common/error.h"
 #include "data/jsonl_dataset.h"
@@ -35,6 +36,10 @@ void add_train_options(po::options_description& d) {
       ("eval-batch-size", po::value<int64_t>()->default_value(16), "examples per evaluation batch")
       ("metrics", po::value<std::string>()->default_value(""), "write metrics as JSON lines to this file")
       ("progress", po::value<bool>()->default_value(true), "show progress")
+      ("backend", po::value<std::string>()->default_value("auto"), "auto, single, mpi or nccl (multi-rank runs: zo2run)")
+      ("perturbation-parallel", po::value<int64_t>()->default_value(1),
+       "P groups of ranks perturb along different directions (P = ranks: pure perturbation parallel; 1: pure data parallel)")
+      ("checksum-every", po::value<int64_t>()->default_value(100), "compare weight checksums across ranks every N steps")
       ("dry-run", po::bool_switch(), "print the resolved settings (run file and command line) and stop");
 }
 
@@ -82,8 +87,12 @@ int cmd_train(const Args& args) {
   ZO2_REQUIRE(select == "loss" || select == "metric", "option --select-best: invalid value '", select,
               "' (loss or metric)");
 
-  SingleProcess comm;
+  DistOptions dopt;
+  dopt.backend = parse_backend(vm["backend"].as<std::string>(), "--backend");
+  std::unique_ptr<ProcessGroup> group = init_process_group(dopt);
+  Collectives& comm = *group;
   ModelSetup ms;
+  ms.cuda_index = group->device();
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const OptConfig& cfg = ms.cfg;
   const int64_t max_length = std::min(vm["max-length"].as<int64_t>(), cfg.max_positions);
@@ -132,6 +141,8 @@ int cmd_train(const Args& args) {
   mo.eps = vm["eps"].as<float>();
   mo.weight_decay = vm["weight-decay"].as<float>();
   mo.stochastic_round = vm["stochastic-rounding"].as<bool>();
+  mo.perturbation_groups = vm["perturbation-parallel"].as<int64_t>();
+  to.checksum_every = vm["checksum-every"].as<int64_t>();
 
   if (comm.rank() == 0) {
     std::cerr << "zo2 train\n" << describe(vm);

@@ -92,6 +92,10 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
 std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* m) {
   ZO2_REQUIRE(vm.count("model") + vm.count("preset") == 1, "give exactly one of --model DIR or --preset NAME");
   m->device = parse_device(vm["device"].as<std::string>());
+  // A multi-rank job binds each rank to its own GPU; "auto" and "cuda" mean that one.
+  const std::string dev = vm["device"].as<std::string>();
+  if (m->device.is_cuda() && m->cuda_index >= 0 && (dev == "auto" || dev == "cuda"))
+    m->device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(m->cuda_index));
   const std::string dt = vm["dtype"].as<std::string>();
   m->compute = dt == "auto" ? (m->device.is_cuda() ? at::kHalf : at::kFloat) : parse_dtype("dtype", dt);
   const std::string st = vm["storage-dtype"].as<std::string>();

@@ -23,6 +23,7 @@ void add_offload_options(po::options_description& desc);
 struct ModelSetup {
   OptConfig cfg;
   at::Device device = at::kCPU;
+  int cuda_index = -1;       // GPU bound to this rank by the process group (-1: none)
   at::ScalarType compute = at::kFloat;
   at::ScalarType storage = at::kFloat;
   std::string source;        // checkpoint directory, or "" for a preset with random weights

@@ -5,8 +5,10 @@
 // RNG contract (docs/zo.md): element i of parameter p in direction d of a step with key K is
 //   z = normal4(Philox4x32-10(key = K, counter = (lo(i/4), hi(i/4), lo(S), hi(S))))[i % 4],
 //   S = (uint64(d) << 32) | p,
-// which is cuRAND's curand_init(K, S, 4 * (i / 4)) followed by curand4(), so z does not depend on the
-// launch shape. Stochastic rounding draws from direction kRoundingDir of the step being applied.
+// where the words are cuRAND's curand_init(K, S, 4 * (i / 4)) followed by curand4() and normal4 is
+// curand_normal4's Box-Muller with accurate log/sincospi (zo_element.h), so z does not depend on the
+// launch shape; CPU and GPU z agree within 1e-6. Stochastic rounding takes its uniform from word i % 4
+// of direction kRoundingDir of the step being applied.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +22,8 @@ constexpr int kMaxDirs = 64;                     // directions in one update (q 
 constexpr int kMaxBranches = 8;                  // perturbed copies written by one pass
 
 // The pending update theta <- theta - lr * (sum_k coef[k] * z_{dir[k]} + wd * theta), coef[k] = g_k / q,
-// all in fp32, then rounded to the storage dtype (stochastically when `stochastic_round`).
+// all in fp32, then rounded to the storage dtype (stochastically when `stochastic_round`). theta is
+// not written when ndirs == 0 or lr == 0, so it stays bitwise unchanged.
 struct UpdateSpec {
   int ndirs = 0;                 // 0: no update
   uint64_t key = 0;              // key of the step whose directions are applied
@@ -28,10 +31,11 @@ struct UpdateSpec {
   float coef[kMaxDirs] = {};
   float lr = 0.f;
   float wd = 0.f;                // 0 for biases and LayerNorm parameters
-  bool stochastic_round = false; // 16-bit storage only
+  bool stochastic_round = true;  // 16-bit storage only (ignored for fp32)
 };
 
-// Perturbed copies of the (updated) parameter: out + b * out_stride receives theta + scale[b] * z_{dir[b]}.
+// Perturbed copies of the (updated, stored) parameter: out + b * out_stride receives
+// round_to_nearest(out_dtype, fmaf(scale[b], z_{dir[b]}, theta)). Stored weights are never perturbed.
 struct PerturbSpec {
   int nbranch = 0;               // 0: update only
   uint64_t key = 0;              // key of the current step
@@ -73,6 +77,9 @@ void update_perturb(void* theta, DType theta_dtype, int64_t n, uint32_t param, c
                     const PerturbSpec& pt, void* stream, int blocks = 0, int threads = 0);
 void gather_perturb(const void* table, DType table_dtype, int64_t dim, const int64_t* rows, int64_t nrows,
                     uint32_t param, const PerturbSpec& pt, void* stream);
+// Tests only: cuRAND's own curand_init(key, S, 4g) + curand_normal4 (fast __sincosf) per group, to
+// show that normal() is cuRAND's stream in cuRAND's order up to the accuracy of __sincosf.
+void curand_normal4_reference(float* out, int64_t n, uint64_t key, uint32_t param, uint32_t dir, void* stream);
 }  // namespace cuda
 
 }  // namespace zo2::kernels

@@ -127,6 +127,12 @@ void OffloadModel::flush(ZoParams& src) {
        /*write_back=*/true);
 }
 
+std::vector<uint64_t> OffloadModel::checksums() {
+  std::vector<uint64_t> out{outer_checksum(outer_)};
+  for_each_block([&](int64_t, const BlockWeights& w) { out.push_back(block_checksum(w)); });
+  return out;
+}
+
 void OffloadModel::for_each_block(const std::function<void(int64_t, const BlockWeights&)>& fn) {
   writeback_.synchronize();
   for (int64_t l = 0; l < cfg_.layers; ++l) {

@@ -39,6 +39,7 @@ class OffloadModel final : public ZoModel {
   const OptConfig& config() const override { return cfg_; }
   const OuterWeights& outer_weights() const override { return outer_; }
   void visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) override;
+  std::vector<uint64_t> checksums() override;
 
   const OuterWeights& outer() const { return outer_; }
   bool resident(int64_t layer) const { return resident_[layer]; }

@@ -20,6 +20,19 @@ std::string fmt(const char* f, double v) {
 
 }  // namespace
 
+void check_replicas(ZoModel& model, Collectives& comm, int64_t step) {
+  const std::vector<uint64_t> mine = model.checksums();
+  const int n = static_cast<int>(mine.size());
+  std::vector<uint64_t> all(static_cast<size_t>(n) * comm.world());
+  comm.allgather_u64(mine.data(), n, all.data());
+  for (int r = 1; r < comm.world(); ++r)
+    for (int i = 0; i < n; ++i)
+      if (all[static_cast<size_t>(r) * n + i] != all[i]) {
+        const std::string what = i == 0 ? "the embeddings/final LayerNorm/head" : "block " + std::to_string(i - 1);
+        throw_error("replicas diverged after step ", step, ": rank ", r, " differs from rank 0 in ", what);
+      }
+}
+
 TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example>& train_set,
                    const std::vector<Example>& eval_set, const TrainOptions& opt, Collectives& comm,
                    at::ScalarType compute_dtype, const StepHook& on_step, const EvalHook& on_eval) {
@@ -93,6 +106,8 @@ TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example
                               " " + fmt("%.0f", global_tokens / groups / dt) + " tok/s mem " +
                               fmt("%.0f", mem_mb) + " MB" + (st.skipped ? " (skipped)" : ""));
     if (on_step) on_step(st);
+    if (opt.checksum_every > 0 && comm.world() > 1 && (step + 1) % opt.checksum_every == 0)
+      check_replicas(model, comm, step);
     if (opt.eval_every > 0 && has_eval && (step + 1) % opt.eval_every == 0 && step + 1 < opt.steps) {
       progress.finish();
       run_eval(step + 1);

@@ -36,7 +36,11 @@ struct TrainOptions {
   bool append_metrics = false;
   bool progress = true;
   int64_t log_every = 10;          // plain progress lines when not on a terminal
+  int64_t checksum_every = 0;      // compare weight checksums across ranks every N steps (0: never)
 };
+
+// Throws zo2::Error naming the first rank and block whose weights differ from rank 0's.
+void check_replicas(ZoModel& model, Collectives& comm, int64_t step);
 
 struct TrainSummary {
   int64_t steps = 0;

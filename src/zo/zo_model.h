@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <vector>
 
 #include "model/loss.h"
 #include "model/opt_config.h"
@@ -30,7 +31,12 @@ class ZoModel {
   // device() (streamed blocks are uploaded for it, and not written back).
   virtual const OuterWeights& outer_weights() const = 0;
   virtual void visit_blocks(const std::function<void(int64_t layer, const BlockWeights& w)>& fn) = 0;
+  // Checksums of the stored weights: [0] the outer parameters, [1 + l] block l (replica checks).
+  virtual std::vector<uint64_t> checksums() = 0;
 };
+
+uint64_t outer_checksum(const OuterWeights& w);
+uint64_t block_checksum(const BlockWeights& w);
 
 class ResidentModel final : public ZoModel {
  public:
@@ -41,6 +47,7 @@ class ResidentModel final : public ZoModel {
   const OptConfig& config() const override { return cfg_; }
   const OuterWeights& outer_weights() const override { return w_.outer; }
   void visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) override;
+  std::vector<uint64_t> checksums() override;
   OptWeights& weights() { return w_; }
 
  private:

@@ -1,0 +1,149 @@
+// The per-element arithmetic of the ZO kernels, shared by the CPU loops (kernels_cpu.cpp) and the CUDA
+// kernels (zo_kernels.cu): Box-Muller normals, the fused update of a tile of groups and its perturbed
+// copies. A tile is NG consecutive Philox groups (4 NG elements) starting at group g0; every value is a
+// function of (key, subsequence, element) only, so tiling and launch shape cannot change results.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "common/error.h"
+#include "kernels/float16.h"
+#include "kernels/philox.h"
+#include "kernels/zo_kernels.h"
+
+namespace zo2::kernels {
+
+#if !defined(__CUDA_ARCH__)
+// sin(pi t) and cos(pi t) in double with an exact reduction to |r| <= 1/4, so multiples of 1/2 give
+// exact zeros and the only error left is that of sin/cos near 0 (about 1e-16).
+inline void sincospi_double(double t, double& s, double& c) {
+  const double q = std::floor(2.0 * t + 0.5);
+  const double r = t - 0.5 * q;  // exact for t with <= 24 significant bits
+  const double sr = std::sin(M_PI * r), cr = std::cos(M_PI * r);
+  switch (int64_t(q) & 3) {
+    case 0: s = sr, c = cr; break;
+    case 1: s = cr, c = -sr; break;
+    case 2: s = -sr, c = -cr; break;
+    default: s = -cr, c = sr; break;
+  }
+}
+#endif
+
+// Two normals from two Philox words, in curand_normal4's order (s sin, s cos). The uniforms are
+// cuRAND's, evaluated in fp32 identically on host and device: u = a 2^-32 + 2^-33 in (0, 1] for the
+// radius, t = b 2^-31 + 2^-32 in (0, 2] for the angle pi t. cuRAND's device __sincosf is replaced by
+// accurate functions: the device uses logf/sqrtf/sincospif (<= 1 ulp each), the host evaluates the
+// same formula in double and rounds once, so host and device agree to a few fp32 ulps (docs/zo.md).
+ZO2_HD inline void box_muller(uint32_t a, uint32_t b, float& z0, float& z1) {
+  const float u = float(a) * 0x1p-32f + 0x1p-33f;  // products are exact: fma contraction is harmless
+  const float t = float(b) * 0x1p-31f + 0x1p-32f;
+#if defined(__CUDA_ARCH__)
+  const float s = sqrtf(-2.f * logf(u));
+  float sn, cs;
+  sincospif(t, &sn, &cs);
+  z0 = s * sn;
+  z1 = s * cs;
+#else
+  const double s = std::sqrt(-2.0 * std::log(double(u)));
+  double sn, cs;
+  sincospi_double(double(t), sn, cs);
+  z0 = float(s * sn);
+  z1 = float(s * cs);
+#endif
+}
+
+// z of the 4 NG elements of groups g0..g0+NG-1 of stream (key, subseq).
+template <int NG>
+ZO2_HD inline void normals(uint64_t key, uint64_t subseq, uint64_t g0, float (&z)[4 * NG]) {
+  Philox4 w[NG];
+  philox_groups<NG>(key, subseq, g0, w);
+  ZO2_UNROLL
+  for (int j = 0; j < NG; ++j) {
+    box_muller(w[j].w[0], w[j].w[1], z[4 * j], z[4 * j + 1]);
+    box_muller(w[j].w[2], w[j].w[3], z[4 * j + 2], z[4 * j + 3]);
+  }
+}
+
+// The pending update of one tile, in place: t (fp32 values of the stored theta) and th (the stored
+// words) become the updated parameter. acc sums the directions in order with fmaf, then
+// t_new = fmaf(-lr, fmaf(wd, t, acc), t) is rounded to T (stochastically from stream kRoundingDir).
+template <int NG, class T>
+ZO2_HD inline void update_tile(uint32_t param, const UpdateSpec& up, uint64_t g0, float (&t)[4 * NG],
+                               T (&th)[4 * NG]) {
+  float acc[4 * NG] = {};
+  for (int k = 0; k < up.ndirs; ++k) {
+    float z[4 * NG];
+    normals<NG>(up.key, subsequence(up.dir[k], param), g0, z);
+    const float c = up.coef[k];
+    ZO2_UNROLL
+    for (int j = 0; j < 4 * NG; ++j) acc[j] = fmaf(c, z[j], acc[j]);
+  }
+  const bool sr = sizeof(T) == 2 && up.stochastic_round;
+  Philox4 r[NG] = {};
+  if (sr) philox_groups<NG>(up.key, subsequence(kRoundingDir, param), g0, r);
+  ZO2_UNROLL
+  for (int j = 0; j < 4 * NG; ++j) {
+    const float v = fmaf(-up.lr, fmaf(up.wd, t[j], acc[j]), t[j]);
+    th[j] = sr ? round_stochastic<T>(v, r[j / 4].w[j % 4]) : round_rne<T>(v);
+    t[j] = to_float(th[j]);
+  }
+}
+
+// The perturbed copies of one tile: emit(b, o) receives o[j] = TO(t[j] + scale[b] z_dir[b][j]) (one fmaf,
+// then RNE) for each branch b. Consecutive branches with the same direction share one z.
+template <int NG, class TO, class Emit>
+ZO2_HD inline void perturb_tile(uint32_t param, const PerturbSpec& pt, uint64_t g0, const float (&t)[4 * NG],
+                                Emit&& emit) {
+  float z[4 * NG];
+  for (int b = 0; b < pt.nbranch; ++b) {
+    if (b == 0 || pt.dir[b] != pt.dir[b - 1]) normals<NG>(pt.key, subsequence(pt.dir[b], param), g0, z);
+    TO o[4 * NG];
+    ZO2_UNROLL
+    for (int j = 0; j < 4 * NG; ++j) o[j] = round_rne<TO>(fmaf(pt.scale[b], z[j], t[j]));
+    emit(b, o);
+  }
+}
+
+// ---- host-side helpers shared by the CPU and CUDA entry points ----
+
+// Calls f(T{}) with T = float, Half or BFloat for `d`.
+template <class F>
+void dispatch_dtype(DType d, const char* what, F&& f) {
+  switch (d) {
+    case DType::kF32: return f(float{});
+    case DType::kF16: return f(Half{});
+    case DType::kBF16: return f(BFloat{});
+  }
+  throw_error(what, ": unknown dtype ", int(d));
+}
+
+// Whether update_perturb writes theta: lr == 0 is an exact no-op (the formula would turn -0 into +0
+// and 0 * inf into NaN), so weights stay bitwise unchanged.
+inline bool has_update(const UpdateSpec& up) { return up.ndirs > 0 && up.lr != 0.f; }
+
+inline void check_perturb(const char* fn, const PerturbSpec& pt, int64_t n) {
+  ZO2_REQUIRE(pt.nbranch >= 0 && pt.nbranch <= kMaxBranches, fn, ": PerturbSpec.nbranch = ", pt.nbranch,
+              " outside [0, ", kMaxBranches, "]");
+  ZO2_REQUIRE(pt.nbranch == 0 || n == 0 || pt.out, fn, ": PerturbSpec.out is null with nbranch = ", pt.nbranch);
+  ZO2_REQUIRE(pt.nbranch <= 1 || pt.out_stride >= n, fn, ": PerturbSpec.out_stride = ", pt.out_stride,
+              " < ", n, " elements per copy: branch copies would overlap");
+}
+
+inline void check_update_perturb(const char* fn, const void* theta, int64_t n, const UpdateSpec& up,
+                                 const PerturbSpec& pt) {
+  ZO2_REQUIRE(n >= 0, fn, ": n = ", n, " is negative");
+  ZO2_REQUIRE(n == 0 || theta, fn, ": theta is null");
+  ZO2_REQUIRE(up.ndirs >= 0 && up.ndirs <= kMaxDirs, fn, ": UpdateSpec.ndirs = ", up.ndirs, " outside [0, ",
+              kMaxDirs, "]");
+  check_perturb(fn, pt, n);
+}
+
+inline void check_gather(const char* fn, const void* table, int64_t dim, const int64_t* rows, int64_t nrows,
+                         const PerturbSpec& pt) {
+  ZO2_REQUIRE(dim >= 0 && nrows >= 0, fn, ": dim = ", dim, ", nrows = ", nrows, " must not be negative");
+  ZO2_REQUIRE(dim == 0 || nrows == 0 || (table && rows), fn, ": table or rows is null");
+  check_perturb(fn, pt, nrows * dim);
+}
+
+}  // namespace zo2::kernels
