@@ -77,7 +77,8 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     return o.transpose(1, 2).reshape({nb, B, T, H});
   }
 #endif
-  at::Tensor s = at::matmul(Q, K.transpose(-1, -2)).to(at::kFloat).view({nb, B, heads, T, Tk});
+  at::Tensor s = at::matmul(Q, K.transpose(-1, -2));
+  s = s.to(at::promote_types(s.scalar_type(), at::kFloat)).view({nb, B, heads, T, Tk});
   at::Tensor p = at::softmax(s + mask.additive.unsqueeze(0), -1).to(q.scalar_type());
   o = at::matmul(p.view({nb * B, heads, T, Tk}), V);
   return o.transpose(1, 2).reshape({nb, B, T, H});
@@ -168,10 +169,13 @@ const at::Tensor& head_of(const OuterWeights& w, int64_t* id) {
   return w.head();
 }
 
-// [g, c, E] x [g, V, E] -> [g, c, V] in the compute dtype, then fp32 (transformers: logits.float()).
+// Logits and log-probs are at least fp32 (transformers: logits.float()); an fp64 model keeps fp64.
+at::ScalarType loss_dtype(const at::Tensor& t) { return at::promote_types(t.scalar_type(), at::kFloat); }
+
+// [g, c, E] x [g, V, E] -> [g, c, V] in the compute dtype, then in loss_dtype.
 at::Tensor head_logits(const at::Tensor& h, const at::Tensor& W) {
-  if (W.size(0) == 1) return at::matmul(h[0], W[0].t()).unsqueeze(0).to(at::kFloat);
-  return at::bmm(h, W.transpose(1, 2)).to(at::kFloat);
+  if (W.size(0) == 1) return at::matmul(h[0], W[0].t()).unsqueeze(0).to(loss_dtype(h));
+  return at::bmm(h, W.transpose(1, 2)).to(loss_dtype(h));
 }
 }  // namespace
 
@@ -181,7 +185,7 @@ at::Tensor target_logprobs(const OptConfig& cfg, const OuterWeights& w, ParamSou
   at::Tensor h = hidden.reshape({nb, -1, E}).index_select(1, tt.rows);
   int64_t id;
   const at::Tensor& head = head_of(w, &id);
-  at::Tensor out = at::empty({nb, N}, hidden.options().dtype(at::kFloat));
+  at::Tensor out = at::empty({nb, N}, hidden.options().dtype(loss_dtype(hidden)));
   src.mat(id, head, [&](int64_t b0, const at::Tensor& W) {
     const int64_t g = W.size(0);
     int64_t chunk = chunk_rows;
@@ -203,7 +207,7 @@ at::Tensor logits_at(const OptConfig&, const OuterWeights& w, ParamSource& src, 
   int64_t id;
   const at::Tensor& head = head_of(w, &id);
   at::Tensor h = hidden.reshape({nb, -1, E}).index_select(1, rows);
-  at::Tensor out = at::empty({nb, rows.numel(), head.size(0)}, hidden.options().dtype(at::kFloat));
+  at::Tensor out = at::empty({nb, rows.numel(), head.size(0)}, hidden.options().dtype(loss_dtype(hidden)));
   src.mat(id, head, [&](int64_t b0, const at::Tensor& W) {
     out.narrow(0, b0, W.size(0)).copy_(head_logits(h.narrow(0, b0, W.size(0)), W));
   });

@@ -77,22 +77,28 @@ double directional_derivative(const OptConfig& c, const OptWeights& w, const Bat
   return d;
 }
 
-// SPSA's error is (eps^2 / 6) D^3L[z,z,z] + O(eps^4): halving eps must quarter it.
+// SPSA's error is (eps^2 / 6) D^3L[z,z,z] + O(eps^4): halving eps must quarter it. That holds where
+// L is smooth, so the fc1 biases are lifted far above the ReLU kinks (a kink crossed by the +-eps
+// perturbation would add an O(eps) error that says nothing about the estimator).
 TEST(Mezo, SpsaEqualsAutogradDirectionalDerivativeToSecondOrder) {
   const OptConfig c = tiny_config();
-  const OptWeights w = tiny_weights(c, at::kDouble, 7);
+  OptWeights w = tiny_weights(c, at::kDouble, 7);
+  for (BlockWeights& b : w.blocks) {
+    b.fc1_b = b.fc1_b + 4.0;
+    b.fc1_w = b.fc1_w * 0.5;
+  }
   const Batch b = tiny_batch(c, 8);
   for (uint64_t seed : {1u, 2u, 3u}) {
     const uint64_t key = kernels::step_key(seed, 0);
     const double exact = directional_derivative(c, w, b, key);
     double err[3];
-    const double eps[3] = {2e-2, 1e-2, 5e-3};
+    const double eps[3] = {1e-3, 5e-4, 2.5e-4};
     for (int i = 0; i < 3; ++i) {
       const double g = (loss_along(c, w, b, key, eps[i]) - loss_along(c, w, b, key, -eps[i])) / (2 * eps[i]);
       err[i] = g - exact;
     }
-    EXPECT_NEAR(err[0] / err[1], 4.0, 0.4) << "seed " << seed << " errors " << err[0] << " " << err[1];
-    EXPECT_NEAR(err[1] / err[2], 4.0, 0.4) << "seed " << seed << " errors " << err[1] << " " << err[2];
+    EXPECT_NEAR(err[0] / err[1], 4.0, 0.2) << "seed " << seed << " errors " << err[0] << " " << err[1];
+    EXPECT_NEAR(err[1] / err[2], 4.0, 0.2) << "seed " << seed << " errors " << err[1] << " " << err[2];
     EXPECT_LT(std::abs(err[2]), 1e-3 * std::abs(exact) + 1e-9) << "seed " << seed;
   }
 }

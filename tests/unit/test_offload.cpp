@@ -40,12 +40,12 @@ std::vector<Batch> batches(const OptConfig& c) {
   return out;
 }
 
-struct Run {
+struct RunResult {
   std::vector<double> losses;
   std::vector<uint64_t> checksums;
 };
 
-Run run(ZoModel& model, at::ScalarType dtype, int64_t q) {
+RunResult run(ZoModel& model, at::ScalarType dtype, int64_t q) {
   SingleProcess comm;
   MezoOptions mo;
   mo.seed = 9;
@@ -53,7 +53,7 @@ Run run(ZoModel& model, at::ScalarType dtype, int64_t q) {
   mo.eps = 1e-2f;
   mo.weight_decay = 0.05f;
   MezoEngine engine(model, comm, mo, dtype);
-  Run r;
+  RunResult r;
   int64_t step = 0;
   for (const Batch& b : batches(model.config())) {
     StepStats st = engine.step(step++, {b}, 1e-2);
@@ -78,7 +78,7 @@ TEST(Offload, StreamedResidentAndSerialSchedulesAreBitwiseIdentical) {
   for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
     for (int64_t q : {1, 2}) {
       ResidentModel resident(c, random_weights(c, dt, at::kCPU, 17));
-      const Run ref = run(resident, at::kFloat, q);
+      const RunResult ref = run(resident, at::kFloat, q);
       struct Variant {
         const char* name;
         OffloadOptions opt;
@@ -93,7 +93,7 @@ TEST(Offload, StreamedResidentAndSerialSchedulesAreBitwiseIdentical) {
       };
       for (const Variant& v : variants) {
         auto m = offloaded(c, dt, v.opt);
-        const Run got = run(*m, at::kFloat, q);
+        const RunResult got = run(*m, at::kFloat, q);
         EXPECT_EQ(got.losses, ref.losses) << v.name << ", dtype " << dt << ", q " << q;
         EXPECT_EQ(got.checksums, ref.checksums) << v.name << ", dtype " << dt << ", q " << q;
       }
