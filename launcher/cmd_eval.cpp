@@ -17,7 +17,7 @@ void add_eval_options(po::options_description& d) {
       ("data", po::value<std::string>(), "examples: a task's JSON lines (with --task; MeZO evaluates the validation split) or custom JSON lines (docs/data.md)")
       ("eval-data", po::value<std::string>(), "the same as --data")
       ("num-eval", po::value<int64_t>()->default_value(0), "with --task: evaluate this many records drawn by --seed as MeZO does (0: all, in file order)")
-      ("seed", po::value<uint32_t>()->default_value(0), "with --task: the sampling seed (MeZO's train_set_seed)")
+      ("seed", po::value<int64_t>()->default_value(0), "with --task: the sampling seed (MeZO's train_set_seed)")
       ("max-length", po::value<int64_t>()->default_value(2048), "longest sequence; longer ones are cut after BOS")
       ("batch-size", po::value<int64_t>()->default_value(16), "examples per forward / prompts per generation batch")
       ("out", po::value<std::string>(), "write the results as JSON to this file")
@@ -48,12 +48,12 @@ int cmd_eval(const Args& args) {
   nlohmann::json res = {{"data", data}, {"model", ms.source.empty() ? vm["preset"].as<std::string>() : ms.source}};
   EvalMetrics m;
   if (ts.task) {
-    const std::vector<TaskExample> xs =
-        load_task_file(*ts.task, data, num > 0 ? num : -1, vm["seed"].as<uint32_t>(), ts.encode, ts.encoding);
+    const uint32_t seed = sampling_seed(vm, "seed");
+    const std::vector<TaskExample> xs = load_task_file(*ts.task, data, num > 0 ? num : -1, seed, ts.encode, ts.encoding);
     std::vector<std::string> outputs;
     m = evaluate_task(*model, *ts.task, xs, ts.eval, comm, &outputs);
     res["task"] = ts.task->name;
-    res["seed"] = vm["seed"].as<uint32_t>();
+    res["seed"] = seed;
     if (vm.count("predictions")) {
       const std::string path = vm["predictions"].as<std::string>();
       std::ofstream out(path);

@@ -51,7 +51,7 @@ void add_task_train_options(po::options_description& d) {
       ("num-train", po::value<int64_t>()->default_value(1000), "training examples drawn from --train-file")
       ("num-dev", po::value<int64_t>(), "dev examples drawn after them (default: mezo.sh's, 500; CB and Copa 100)")
       ("num-eval", po::value<int64_t>()->default_value(1000), "test examples drawn from --eval-file (0: all)")
-      ("train-set-seed", po::value<uint32_t>()->default_value(0), "seed of the train/dev/test draws (MeZO's train_set_seed)")
+      ("train-set-seed", po::value<int64_t>()->default_value(0), "seed of the train/dev/test draws (MeZO's train_set_seed)")
       ("train-as-classification", po::value<bool>(), "loss over all candidates (default: mezo.sh's; false for Copa, ReCoRD, SQuAD, DROP)")
       ("select-best", po::value<std::string>()->default_value("loss"), "best dev evaluation by 'loss' (MeZO) or 'metric' (accuracy/F1)")
       ("results", po::value<std::string>(), "with --task: write test and dev metrics as JSON to this file");
@@ -103,7 +103,7 @@ int cmd_train(const Args& args) {
   if (task_run) {
     const Task& task = *ts.task;
     if (vm.count("train-as-classification")) ts.eval.train_as_classification = vm["train-as-classification"].as<bool>();
-    const uint32_t seed = vm["train-set-seed"].as<uint32_t>();
+    const uint32_t seed = sampling_seed(vm, "train-set-seed");
     const int64_t num_dev = vm.count("num-dev") ? vm["num-dev"].as<int64_t>() : task.num_dev;
     splits = load_train_dev(task, vm["train-file"].as<std::string>(), vm["num-train"].as<int64_t>(), num_dev, seed,
                             ts.encode, ts.encoding);

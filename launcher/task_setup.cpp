@@ -50,6 +50,13 @@ TaskSetup make_task_setup(const po::variables_map& vm, const ModelSetup& ms, int
   return ts;
 }
 
+uint32_t sampling_seed(const po::variables_map& vm, const std::string& option) {
+  const int64_t seed = vm[option].as<int64_t>();
+  ZO2_REQUIRE(seed >= 0 && seed <= 0xFFFFFFFFLL, "option --", option, ": ", seed,
+              " is not a numpy seed (0 .. 4294967295)");
+  return static_cast<uint32_t>(seed);
+}
+
 JsonlOptions jsonl_options(const TaskSetup& ts, const ModelSetup& ms) {
   JsonlOptions jo;
   jo.bos_id = ts.tok ? ts.tok->special().bos : ms.cfg.bos_token_id;

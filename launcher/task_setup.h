@@ -30,6 +30,9 @@ struct TaskSetup {
 // else 0 for tasks (MeZO sets bos_token_id = 0 for OPT) and the model's bos_token_id for custom data.
 TaskSetup make_task_setup(const po::variables_map& vm, const ModelSetup& ms, int64_t max_length, int64_t batch_size);
 
+// The value of a sampling-seed option (numpy takes 0 .. 2^32 - 1); throws naming the option.
+uint32_t sampling_seed(const po::variables_map& vm, const std::string& option);
+
 // JsonlOptions for custom data: text fields are encoded without BOS (load_jsonl prepends it).
 JsonlOptions jsonl_options(const TaskSetup& ts, const ModelSetup& ms);
 

@@ -174,6 +174,9 @@ TEST(TaskEval, EvalCommandScoresSst2AndSquad) {
   run_cli(cli::cmd_eval, {"--model", toy_model_dir(), "--task", "SST2", "--data", dir + "/sst2.jsonl", "--device",
                           "cpu", "--num-eval", "2", "--seed", "3", "--out", dir + "/r2.json"});
   EXPECT_EQ(read_json(dir + "/r2.json")["examples"].get<int64_t>(), 2);
+  test::expect_error([&] { run_cli(cli::cmd_eval, {"--model", toy_model_dir(), "--task", "SST2", "--data",
+                                                  dir + "/sst2.jsonl", "--device", "cpu", "--seed=4294967296"}); },
+                     "option --seed: 4294967296 is not a numpy seed");
 
   // SQuAD: the model answers "great" to every question.
   std::vector<json> squad;
