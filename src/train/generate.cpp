@@ -88,12 +88,13 @@ Generated generate(ZoModel& model, const std::vector<std::vector<int64_t>>& prom
   at::Tensor logits = forward(ids, make_attn_mask(seen));
   for (;;) {
     if (opt.keep_logits) out.logits.push_back(logits.to(at::kCPU));
-    at::Tensor next = logits.argmax(-1).to(at::kCPU);
+    const at::Tensor next = logits.argmax(-1).to(at::kCPU);
+    const auto nx = next.accessor<int64_t, 1>();
     std::vector<int64_t> feed(B, opt.pad_id), live(B, 0);
     any = false;
     for (int64_t b = 0; b < B; ++b) {
       if (!active[b]) continue;
-      const int64_t t = next[b].item<int64_t>();
+      const int64_t t = nx[b];
       if (std::find(opt.stop_ids.begin(), opt.stop_ids.end(), t) != opt.stop_ids.end()) {
         out.stopped[b] = true;
         active[b] = false;

@@ -25,8 +25,8 @@ struct TaskEvalOptions {
 };
 
 // Examples are sharded over ranks as in evaluate(). `outputs`, when given, receives per example the
-// generated text (generation tasks) or the index of the best candidate, for the examples this rank
-// handled ("" for the others).
+// index of the best candidate (every example), or the generated text (generation tasks: the examples
+// this rank handled, "" for the others).
 EvalMetrics evaluate_task(ZoModel& model, const Task& task, const std::vector<TaskExample>& examples,
                           const TaskEvalOptions& opt, Collectives& comm, std::vector<std::string>* outputs = nullptr);
 
