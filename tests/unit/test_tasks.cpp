@@ -308,6 +308,22 @@ TEST(Tasks, SamplingDrawsTrainDevAndEvalAsMezo) {
   EXPECT_EQ(some[2].line, perm[2] + 1);
 }
 
+TEST(Tasks, SampleFilesLoad) {
+  // tests/data/tasks/<task>.jsonl: a few records per task in the exported format.
+  for (const Task& task : all_tasks()) {
+    std::string stem;
+    for (char c : std::string(task.name)) stem += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    SCOPED_TRACE(stem);
+    const std::vector<TaskExample> xs = load_task_file(task, test::data_path("tasks/" + stem + ".jsonl"), -1, 0, encoder(), {});
+    ASSERT_GE(xs.size(), 2u);
+    for (const TaskExample& x : xs) {
+      EXPECT_EQ(x.candidates.is_classification(), !task.generation);
+      EXPECT_EQ(x.answers.empty(), !task.generation);
+      EXPECT_EQ(x.gold_option.candidates.size(), 1u);
+    }
+  }
+}
+
 TEST(Tasks, PythonStringSemantics) {
   // Python's own results (reference.json); the simple case mapping differs on special-cased letters.
   const std::vector<std::string> special = {"Ünïcödé ÀÉÎ Straße", "ΣΊΣΥΦΟΣ", "ǅ title"};
