@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libtorch-dev                      # LibTorch 1.13 (CPU)
+  libopenblas0-pthread              # fast BLAS for it (the reference libblas is ~3x slower)
   libboost-program-options-dev      # CLI and INI run files
   libopenmpi-dev openmpi-bin        # multi-rank runs and the mpi tests
   nlohmann-json3-dev                # safetensors headers, config.json, JSONL

@@ -1,17 +1,11 @@
 #include "io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/error.h"
+#include "io/atomic_file.h"
 
 namespace zo2 {
 
@@ -24,15 +18,16 @@ struct DTypeInfo {
   bool holdable;  // zo2 can make an at::Tensor of it
   at::ScalarType type;
 };
+// In the reference's Dtype enum order, which its writer sorts by (descending) as "alignment".
 const DTypeInfo kDTypes[] = {
-    {"BOOL", 8, true, at::kBool},         {"U8", 8, true, at::kByte},        {"I8", 8, true, at::kChar},
-    {"I16", 16, true, at::kShort},        {"I32", 32, true, at::kInt},       {"I64", 64, true, at::kLong},
-    {"F16", 16, true, at::kHalf},         {"BF16", 16, true, at::kBFloat16}, {"F32", 32, true, at::kFloat},
-    {"F64", 64, true, at::kDouble},       {"U16", 16, false, at::kByte},     {"U32", 32, false, at::kByte},
-    {"U64", 64, false, at::kByte},        {"C64", 64, false, at::kByte},     {"F8_E5M2", 8, false, at::kByte},
-    {"F8_E4M3", 8, false, at::kByte},     {"F8_E8M0", 8, false, at::kByte},  {"F8_E4M3FNUZ", 8, false, at::kByte},
-    {"F8_E5M2FNUZ", 8, false, at::kByte}, {"F4", 4, false, at::kByte},       {"F6_E2M3", 6, false, at::kByte},
-    {"F6_E3M2", 6, false, at::kByte},
+    {"BOOL", 8, true, at::kBool},          {"F4", 4, false, at::kByte},          {"F6_E2M3", 6, false, at::kByte},
+    {"F6_E3M2", 6, false, at::kByte},      {"U8", 8, true, at::kByte},           {"I8", 8, true, at::kChar},
+    {"F8_E5M2", 8, false, at::kByte},      {"F8_E4M3", 8, false, at::kByte},     {"F8_E8M0", 8, false, at::kByte},
+    {"F8_E4M3FNUZ", 8, false, at::kByte},  {"F8_E5M2FNUZ", 8, false, at::kByte}, {"I16", 16, true, at::kShort},
+    {"U16", 16, false, at::kByte},         {"F16", 16, true, at::kHalf},         {"BF16", 16, true, at::kBFloat16},
+    {"I32", 32, true, at::kInt},           {"U32", 32, false, at::kByte},        {"F32", 32, true, at::kFloat},
+    {"C64", 64, false, at::kByte},         {"F64", 64, true, at::kDouble},       {"I64", 64, true, at::kLong},
+    {"U64", 64, false, at::kByte},
 };
 
 const DTypeInfo& dtype_info(const std::string& dtype, const std::string& path, const std::string& tensor) {
@@ -149,35 +144,8 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, uint64_t size, c
   return h;
 }
 
-struct SafetensorsFile::Mapping {
-  void* addr = nullptr;
-  size_t size = 0;
-  ~Mapping() {
-    if (addr && addr != MAP_FAILED) munmap(addr, size);
-  }
-};
-
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(std::make_shared<Mapping>()) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  ZO2_REQUIRE(fd >= 0, path, ": cannot open: ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw_error(path, ": cannot stat: ", std::strerror(errno));
-  }
-  map_->size = static_cast<size_t>(st.st_size);
-  if (map_->size > 0) {
-    // copy-on-write: a stray write into a view changes private pages, never the file
-    map_->addr = ::mmap(nullptr, map_->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    const int err = errno;
-    ::close(fd);
-    ZO2_REQUIRE(map_->addr != MAP_FAILED, path, ": mmap failed: ", std::strerror(err));
-  } else {
-    ::close(fd);
-  }
-  static const uint8_t kEmpty[1] = {0};
-  const uint8_t* base = map_->size ? static_cast<const uint8_t*>(map_->addr) : kEmpty;
-  header_ = parse_safetensors_header(base, map_->size, path);
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(MappedFile::open(path)) {
+  header_ = parse_safetensors_header(map_->data(), map_->size(), path);
   for (size_t i = 0; i < header_.entries.size(); ++i) index_[header_.entries[i].name] = i;
 }
 
@@ -189,11 +157,73 @@ const SafetensorsEntry& SafetensorsFile::entry(const std::string& name) const {
 
 at::Tensor SafetensorsFile::tensor(const std::string& name) const {
   const SafetensorsEntry& e = entry(name);
-  const at::ScalarType t = safetensors_scalar_type(e.dtype, path_, name);
-  auto keep = map_;
-  uint8_t* p = static_cast<uint8_t*>(map_->addr) + header_.data_start + e.begin;
-  if (e.end == e.begin) return at::empty(e.shape, at::TensorOptions().dtype(t));
-  return at::from_blob(p, e.shape, [keep](void*) {}, at::TensorOptions().dtype(t));
+  return mapped_tensor(map_, header_.data_start + e.begin, e.shape, safetensors_scalar_type(e.dtype, path_, name));
+}
+
+namespace {
+size_t dtype_rank(at::ScalarType t) {
+  const std::string name = safetensors_dtype_name(t);
+  for (size_t i = 0; i < sizeof kDTypes / sizeof kDTypes[0]; ++i)
+    if (name == kDTypes[i].name) return i;
+  return 0;
+}
+}  // namespace
+
+SafetensorsLayout plan_safetensors(const std::vector<SafetensorsTensorSpec>& specs,
+                                   const std::map<std::string, std::string>& metadata) {
+  std::vector<const SafetensorsTensorSpec*> order;
+  std::set<std::string> names;
+  for (const SafetensorsTensorSpec& s : specs) {
+    ZO2_REQUIRE(names.insert(s.name).second && s.name != "__metadata__", "safetensors writer: tensor name '",
+                s.name, "' is reserved or used twice");
+    order.push_back(&s);
+  }
+  // The reference writer's order: descending dtype rank, then name.
+  std::sort(order.begin(), order.end(), [](const SafetensorsTensorSpec* a, const SafetensorsTensorSpec* b) {
+    const size_t ra = dtype_rank(a->dtype), rb = dtype_rank(b->dtype);
+    return ra != rb ? ra > rb : a->name < b->name;
+  });
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  if (!metadata.empty()) j["__metadata__"] = metadata;
+  SafetensorsLayout layout;
+  uint64_t offset = 0;
+  for (const SafetensorsTensorSpec* s : order) {
+    SafetensorsEntry e;
+    e.name = s->name;
+    e.dtype = safetensors_dtype_name(s->dtype);
+    e.shape = s->shape;
+    uint64_t numel = 1;
+    for (int64_t d : s->shape) numel *= static_cast<uint64_t>(d);
+    e.begin = offset;
+    e.end = offset += numel * c10::elementSize(s->dtype);
+    j[e.name] = {{"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {e.begin, e.end}}};
+    layout.entries.push_back(std::move(e));
+  }
+  std::string text = j.dump();
+  text.resize((text.size() + 7) / 8 * 8, ' ');
+  layout.header.resize(8);
+  for (int i = 0; i < 8; ++i) layout.header[i] = static_cast<char>((uint64_t(text.size()) >> (8 * i)) & 0xff);
+  layout.header += text;
+  return layout;
+}
+
+void write_safetensors(const std::string& path, const std::vector<SafetensorsTensorSpec>& specs,
+                       const std::map<std::string, std::string>& metadata,
+                       const std::function<at::Tensor(const SafetensorsTensorSpec&)>& get) {
+  const SafetensorsLayout layout = plan_safetensors(specs, metadata);
+  std::map<std::string, const SafetensorsTensorSpec*> by_name;
+  for (const SafetensorsTensorSpec& s : specs) by_name[s.name] = &s;
+  AtomicFile out(path);
+  out.write(layout.header.data(), layout.header.size());
+  for (const SafetensorsEntry& e : layout.entries) {
+    const SafetensorsTensorSpec& spec = *by_name.at(e.name);
+    at::Tensor t = get(spec);
+    ZO2_REQUIRE(t.defined() && t.scalar_type() == spec.dtype && t.sizes().vec() == spec.shape, path,
+                ": tensor ", e.name, " handed to the writer is not ", e.dtype, " ", at::IntArrayRef(spec.shape));
+    t = t.to(at::kCPU).contiguous();
+    out.write(t.data_ptr(), e.end - e.begin);  // safetensors data is little-endian, as is every host zo2 runs on
+  }
+  out.commit();
 }
 
 }  // namespace zo2

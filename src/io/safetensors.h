@@ -4,10 +4,13 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "io/mapped_file.h"
 
 namespace zo2 {
 
@@ -44,15 +47,38 @@ class SafetensorsFile {
   const SafetensorsHeader& header() const { return header_; }
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   const SafetensorsEntry& entry(const std::string& name) const;
-  // A CPU tensor viewing the mapped bytes (no copy); it keeps the mapping alive.
+  // A CPU tensor viewing the mapped bytes (no copy; see mapped_tensor); it keeps the mapping alive.
   at::Tensor tensor(const std::string& name) const;
 
  private:
-  struct Mapping;
   std::string path_;
-  std::shared_ptr<Mapping> map_;
+  std::shared_ptr<const MappedFile> map_;
   SafetensorsHeader header_;
   std::map<std::string, size_t> index_;
 };
+
+// Writing. A tensor to be written: name, dtype and shape (the data comes later, one tensor at a time).
+struct SafetensorsTensorSpec {
+  std::string name;
+  at::ScalarType dtype;
+  std::vector<int64_t> shape;
+};
+
+struct SafetensorsLayout {
+  std::string header;                     // 8-byte length + JSON padded with spaces to a multiple of 8
+  std::vector<SafetensorsEntry> entries;  // in file order
+};
+
+// The header and data layout the reference writer (safetensors' serialize) produces: tensors sorted by
+// descending dtype (its "alignment" order) then name, "__metadata__" first, compact JSON, space padding.
+SafetensorsLayout plan_safetensors(const std::vector<SafetensorsTensorSpec>& specs,
+                                   const std::map<std::string, std::string>& metadata);
+
+// Writes `path` atomically (io/atomic_file.h). `get` is called once per tensor, in file order, and must
+// return a tensor of exactly the spec's dtype and shape (any device, any strides); only one tensor is
+// converted to contiguous CPU memory at a time.
+void write_safetensors(const std::string& path, const std::vector<SafetensorsTensorSpec>& specs,
+                       const std::map<std::string, std::string>& metadata,
+                       const std::function<at::Tensor(const SafetensorsTensorSpec&)>& get);
 
 }  // namespace zo2
