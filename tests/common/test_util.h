@@ -4,7 +4,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 
@@ -19,16 +21,17 @@ double max_abs(const at::Tensor& a, const at::Tensor& b);
 
 bool cuda_available();
 
-// `f` throws zo2::Error with a one-line message that contains `needle`.
-template <class F>
-void expect_error(F&& f, const std::string& needle) {
+// `fn` throws zo2::Error with a one-line message containing every part.
+inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
   try {
-    f();
-    ADD_FAILURE() << "no zo2::Error; expected one mentioning '" << needle << "'";
+    fn();
+    ADD_FAILURE() << "no error; expected one mentioning " << parts.at(0);
   } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    const std::string m = e.what();
+    EXPECT_EQ(m.find('\n'), std::string::npos) << "multi-line message: " << m;
+    for (const std::string& p : parts) EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' not in: " << m;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a non-zo2 exception: " << e.what();
   }
 }
 

@@ -9,6 +9,7 @@
 #include "io/checkpoint.h"
 #include "io/checkpoint_save.h"
 #include "test_io_util.h"
+#include "zo/init.h"
 
 namespace zo2 {
 namespace {

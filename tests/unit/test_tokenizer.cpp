@@ -92,7 +92,17 @@ Ids shifted(const json& ids, int64_t bos = -1) {
 }
 
 // EXPECT_THROW plus a check that the one-line message names what is at fault.
-using test::expect_error;
+template <class F>
+void expect_error(F&& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "no zo2::Error; expected one mentioning '" << needle << "'";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+}
 
 // ---------------------------------------------------------------- against the references
 
