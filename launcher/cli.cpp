@@ -17,6 +17,7 @@ const Command kCommands[] = {
     {"plan", "GPU/host memory per component and predicted step time", cmd_plan},
     {"inspect", "load a checkpoint directory and describe it", cmd_inspect},
     {"tokenize", "print the token ids of each input line (--decode: the text of id lines)", cmd_tokenize},
+    {"bench", "time training steps on random tokens beside the measured floors", cmd_bench},
     {"convert", "rewrite a checkpoint as safetensors (f32, f16 or bf16)", cmd_convert},
 };
 

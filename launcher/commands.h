@@ -17,5 +17,6 @@ int cmd_eval(const Args& args);      // accuracy or F1 of a model on a task
 int cmd_plan(const Args& args);      // memory and time plan for a model and GPU budget
 int cmd_tokenize(const Args& args);  // token ids of text lines, or text of id lines
 int cmd_convert(const Args& args);   // rewrite a checkpoint as safetensors in another dtype
+int cmd_bench(const Args& args);     // step time and floors on random tokens
 
 }  // namespace zo2::cli

@@ -14,8 +14,8 @@ symbols, then merged tokens in merge order.
 Regenerate (python3 with the `regex` module, no network):
   python3 scripts/demo/make_demo_data.py --out configs/demo
 writes configs/demo/data/{train,dev,test}.jsonl, configs/demo/data/pretrain.txt (unlabelled text for
-scripts/demo/pretrain_demo.cpp) and configs/demo/tokenizer/{vocab.json,merges.txt,tokenizer_config.json}.
-Deterministic (seeded).
+scripts/demo/pretrain_demo.cpp, not committed) and the tokenizer files of configs/demo/model
+(vocab.json, merges.txt, tokenizer_config.json). Deterministic (seeded).
 """
 import argparse
 import json
@@ -145,18 +145,18 @@ def main():
         vocab.setdefault(a + b, len(vocab))
 
     os.makedirs(os.path.join(args.out, "data"), exist_ok=True)
-    os.makedirs(os.path.join(args.out, "tokenizer"), exist_ok=True)
+    os.makedirs(os.path.join(args.out, "model"), exist_ok=True)
     for name, rows in splits.items():
         with open(os.path.join(args.out, "data", f"{name}.jsonl"), "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r) + "\n")
     with open(os.path.join(args.out, "data", "pretrain.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(pretrain) + "\n")
-    with open(os.path.join(args.out, "tokenizer", "vocab.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(args.out, "model", "vocab.json"), "w", encoding="utf-8") as f:
         json.dump(vocab, f, ensure_ascii=False)
-    with open(os.path.join(args.out, "tokenizer", "merges.txt"), "w", encoding="utf-8") as f:
+    with open(os.path.join(args.out, "model", "merges.txt"), "w", encoding="utf-8") as f:
         f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in kept))
-    with open(os.path.join(args.out, "tokenizer", "tokenizer_config.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(args.out, "model", "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump({"add_bos_token": True, "add_prefix_space": False, "bos_token": "</s>", "eos_token": "</s>",
                    "unk_token": "</s>", "pad_token": "<pad>", "model_max_length": 128}, f, indent=2)
     print(f"vocabulary {len(vocab)} tokens ({len(kept)} merges); "

@@ -7,7 +7,9 @@
 // Regenerate (deterministic on one machine; a few minutes on 2 CPU cores):
 //   python3 scripts/demo/make_demo_data.py --out configs/demo
 //   cmake --build build --target zo2_pretrain_demo
-//   build/zo2_pretrain_demo configs/demo/tokenizer configs/demo/data/pretrain.txt configs/demo/model
+//   build/zo2_pretrain_demo configs/demo/model configs/demo/data/pretrain.txt configs/demo/model
+// (the tokenizer files that make_demo_data.py wrote into configs/demo/model stay; weights and
+// config.json are added beside them).
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "data/example.h"
 #include "io/checkpoint_save.h"
 #include "text/tokenizer.h"
@@ -28,7 +31,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string tok_dir = argv[1], text = argv[2], out = argv[3];
-  const int64_t steps = argc > 4 ? std::stoll(argv[4]) : 3000;
+  const int64_t steps = argc > 4 ? std::stoll(argv[4]) : 2000;
   try {
     torch::manual_seed(1);
     zo2::Tokenizer tok(tok_dir);
@@ -75,7 +78,7 @@ int main(int argc, char** argv) {
     }
     torch::NoGradGuard no_grad;
     zo2::SaveOptions so;
-    so.tokenizer_dir = tok_dir;
+    if (tok_dir != out) so.tokenizer_dir = tok_dir;
     zo2::save_checkpoint(out, cfg, w, at::kFloat, so);
     std::printf("wrote %s (%lld parameters)\n", out.c_str(), static_cast<long long>(cfg.total_params()));
   } catch (const std::exception& e) {

@@ -7,7 +7,6 @@ left-padded batch through them in fp32 (CPU, eager attention) and writes
   tests/data/parity/<case>/config.json, model.safetensors      the model, as transformers saves it
   tests/data/parity/<case>/reference.safetensors                input_ids, attention_mask, labels,
                                                                 logits [B,T,V] f32, loss [1] f32,
-                                                                logits_f64 (same model in float64),
                                                                 hidden_<i> (HF hidden_states)
   tests/data/parity/variants/<name>/...                         the 'small' model in other layouts the
                                                                 loader must accept (sharded safetensors,
@@ -93,23 +92,9 @@ def write_case(model, case, out_dir, seed):
            "logits": out.logits.float().contiguous(), "loss": out.loss.reshape(1).float()}
     for i, h in enumerate(out.hidden_states):
         ref[f"hidden_{i}"] = h.float().contiguous()
-    # float64 copy: HF's additive mask (finfo.min) overflows to -inf on fully masked (pad) query rows
-    # in float64, so those rows are NaN there; keep real-token rows only and take the loss by hand.
-    m64 = build(case, seed).double()
-    with torch.no_grad():
-        l64 = m64(input_ids=ids, attention_mask=mask).logits
-    keep = mask.bool().unsqueeze(-1)
-    l64 = torch.where(keep, l64, torch.zeros_like(l64))
-    loss64 = torch.nn.functional.cross_entropy(l64[:, :-1].reshape(-1, l64.shape[-1]),
-                                               labels[:, 1:].reshape(-1), ignore_index=-100)
-    ref["logits_f64"] = l64.contiguous()
-    ref["loss_f64"] = loss64.reshape(1)
     save_file(ref, os.path.join(d, "reference.safetensors"),
               metadata={"transformers": transformers.__version__, "torch": torch.__version__})
-    l32 = torch.where(keep, out.logits.double(), torch.zeros_like(l64))
-    rel = ((l32 - l64).norm() / l64.norm()).item()
-    print(f"{case}: loss {out.loss.item():.8f} (f64 {loss64.item():.8f}), "
-          f"fp32 vs f64 logits rel L2 (real tokens) {rel:.2e}")
+    print(f"{case}: loss {out.loss.item():.8f}")
     return d
 
 

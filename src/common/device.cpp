@@ -2,9 +2,15 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
 #ifdef ZO2_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime.h>
 #endif
 
 #include "common/error.h"
@@ -42,6 +48,65 @@ void reset_peak_memory(const at::Device& device) {
   if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
 #endif
   (void)device;
+}
+
+int64_t device_used_bytes(const at::Device& device) {
+#ifdef ZO2_WITH_CUDA
+  if (device.is_cuda()) {
+    size_t free = 0, total = 0;
+    c10::cuda::CUDAGuard g(device.index());
+    if (cudaMemGetInfo(&free, &total) == cudaSuccess) return static_cast<int64_t>(total - free);
+  }
+#endif
+  (void)device;
+  return 0;
+}
+
+namespace {
+// Median milliseconds of `fn` over `reps` runs, timed with the device's clock (events on CUDA).
+template <class F>
+double median_ms(const at::Device& device, int reps, F fn) {
+  std::vector<double> ms;
+  fn();  // warm-up
+  synchronize(device);
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    synchronize(device);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+}  // namespace
+
+double measure_copy_gbps(const at::Device& device, bool host_to_device, int64_t bytes) {
+  if (!device.is_cuda()) return 0;
+  at::Tensor host = at::empty({bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true)).fill_(1);
+  at::Tensor dev = at::empty({bytes}, at::TensorOptions().dtype(at::kByte).device(device)).fill_(2);
+  const double ms = median_ms(device, 5, [&] {
+    if (host_to_device)
+      dev.copy_(host, true);
+    else
+      host.copy_(dev, true);
+  });
+  return static_cast<double>(bytes) / (ms * 1e-3) / 1e9;
+}
+
+double measure_device_copy_gbps(const at::Device& device, int64_t bytes) {
+  if (!device.is_cuda()) return 0;
+  at::Tensor a = at::empty({bytes}, at::TensorOptions().dtype(at::kByte).device(device)).fill_(1);
+  at::Tensor b = at::empty_like(a);
+  const double ms = median_ms(device, 10, [&] { b.copy_(a); });
+  return 2.0 * static_cast<double>(bytes) / (ms * 1e-3) / 1e9;
+}
+
+double measure_matmul_tflops(const at::Device& device, at::ScalarType dtype, int64_t n) {
+  at::Tensor a = at::randn({n, n}, at::TensorOptions().dtype(dtype).device(device));
+  at::Tensor b = at::randn({n, n}, at::TensorOptions().dtype(dtype).device(device));
+  at::Tensor c = at::empty({n, n}, a.options());
+  const double ms = median_ms(device, device.is_cuda() ? 10 : 2, [&] { at::mm_out(c, a, b); });
+  return 2.0 * static_cast<double>(n) * n * n / (ms * 1e-3) / 1e12;
 }
 
 at::Device parse_device(const std::string& name) {

@@ -19,4 +19,11 @@ void reset_peak_memory(const at::Device& device);
 // Parses "cpu", "cuda", "cuda:1"; "auto" picks CUDA when available. Throws naming the value.
 at::Device parse_device(const std::string& name);
 
+// Device memory in use by everyone (total - free, what NVML reports as "used"); 0 on the CPU.
+int64_t device_used_bytes(const at::Device& device);
+// Link and compute ceilings measured on this machine (benchmarks report against them).
+double measure_copy_gbps(const at::Device& device, bool host_to_device, int64_t bytes = int64_t(1) << 30);
+double measure_matmul_tflops(const at::Device& device, at::ScalarType dtype, int64_t n = 8192);
+double measure_device_copy_gbps(const at::Device& device, int64_t bytes = int64_t(1) << 30);  // read + write
+
 }  // namespace zo2

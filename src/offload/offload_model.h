@@ -50,6 +50,8 @@ class OffloadModel final : public ZoModel {
   // Busy time per queue since the last reset (needs OffloadOptions::timing).
   QueueTimes times() const { return times_; }
   void reset_times() { times_ = QueueTimes{}; }
+  // Per-queue timing costs a host wait per pass: only for measurements.
+  void set_timing(bool on) { opt_.timing = on; }
 
  private:
   // Runs `work` on each layer `want` accepts, in order, with its weights on the device: resident

@@ -8,6 +8,7 @@
 
 #include "io/checkpoint.h"
 #include "io/checkpoint_save.h"
+#include "zo/init.h"
 #include "test_io_util.h"
 #include "zo/init.h"
 

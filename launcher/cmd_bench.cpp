@@ -1,0 +1,198 @@
+// zo2 bench: training-step time of a model shape on random tokens, beside the floors measured in the
+// same run (pinned copy bandwidth, matmul rate, device copy bandwidth). scripts/bench/ drives it.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/collectives.h"
+#include "common/device.h"
+#include "common/error.h"
+#include "data/example.h"
+#include "kernels/zo_kernels.h"
+#include "launcher/commands.h"
+#include "launcher/run_setup.h"
+#include "zo/mezo.h"
+
+namespace zo2::cli {
+
+namespace {
+
+Batch random_batch(const OptConfig& cfg, int64_t B, int64_t T, const at::Device& device, uint64_t seed) {
+  at::Generator g = at::detail::createCPUGenerator(seed);
+  std::vector<Example> ex(B);
+  std::vector<const Example*> ptr;
+  for (int64_t b = 0; b < B; ++b) {
+    at::Tensor ids = at::randint(4, cfg.vocab_size, {T}, g, at::TensorOptions().dtype(at::kLong));
+    ex[b].candidates.push_back({std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + T), 1});
+    ptr.push_back(&ex[b]);
+  }
+  BatchOptions bo;
+  bo.max_len = T;
+  return make_batch(ptr, bo).to(device);
+}
+
+// Milliseconds of the fused update + perturbation pass over every parameter of a resident model: the
+// kernel work of one step with q = 1 (one update direction, two copies).
+double kernel_ms(ResidentModel& m, at::ScalarType compute, const at::Device& device) {
+  Directions cur;
+  cur.key = kernels::step_key(1, 1);
+  cur.dirs = {0};
+  Update up;
+  up.key = kernels::step_key(1, 0);
+  up.dirs = {0};
+  up.coef = {1e-3f};
+  up.lr = 1e-12f;
+  at::Tensor scratch;
+  auto once = [&] {
+    for_each_param(m.config(), m.weights(), [&](const ParamInfo& p, at::Tensor& w) {
+      if (!scratch.defined() || scratch.numel() < 2 * w.numel())
+        scratch = at::empty({2 * w.numel()}, w.options().dtype(compute));
+      update_perturb(w, p.id, &up, &cur, 0, 1, scratch.narrow(0, 0, 2 * w.numel()));
+    });
+  };
+  once();
+  synchronize(device);
+  std::vector<double> ms;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    once();
+    synchronize(device);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[2];
+}
+
+}  // namespace
+
+int cmd_bench(const Args& args) {
+  po::options_description desc("zo2 bench");
+  add_model_options(desc);
+  add_offload_options(desc);
+  desc.add_options()
+      ("batch-size", po::value<int64_t>()->default_value(1), "sequences per step")
+      ("max-length", po::value<int64_t>()->default_value(2048), "tokens per sequence")
+      ("q", po::value<int64_t>()->default_value(1), "directions per step")
+      ("steps", po::value<int64_t>()->default_value(10), "timed steps")
+      ("warmup", po::value<int64_t>()->default_value(3), "untimed steps first")
+      ("lr", po::value<double>()->default_value(1e-7), "learning rate (non-zero, so updates are applied and written back)")
+      ("kernels", po::value<bool>()->default_value(true), "also time the fused kernels alone (resident models)")
+      ("json", po::value<std::string>()->default_value(""), "append the result as one JSON line to this file");
+  po::variables_map vm;
+  if (!parse_options("bench", args, desc, vm)) return 0;
+
+  ModelSetup ms;
+  std::unique_ptr<ZoModel> model = build_model(vm, &ms);
+  const at::Device dev = ms.device;
+  const int64_t B = vm["batch-size"].as<int64_t>(), T = std::min(vm["max-length"].as<int64_t>(), ms.cfg.max_positions);
+  Batch batch = random_batch(ms.cfg, B, T, dev, 7);
+  SingleProcess comm;
+  MezoOptions mo;
+  mo.seed = 1;
+  mo.q = vm["q"].as<int64_t>();
+  MezoEngine engine(*model, comm, mo, ms.compute);
+  const double lr = vm["lr"].as<double>();
+  int64_t step = 0;
+  for (int64_t i = 0; i < vm["warmup"].as<int64_t>(); ++i) engine.step(step++, {batch}, lr);
+  synchronize(dev);
+  reset_peak_memory(dev);
+  auto* off = dynamic_cast<OffloadModel*>(model.get());
+  if (off) off->reset_times();
+  std::vector<double> times;
+  int64_t used = 0;
+  for (int64_t i = 0; i < vm["steps"].as<int64_t>(); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    engine.step(step++, {batch}, lr);
+    synchronize(dev);
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    used = std::max(used, device_used_bytes(dev));
+  }
+  std::vector<double> sorted = times;
+  std::sort(sorted.begin(), sorted.end());
+  const double step_ms = sorted[sorted.size() / 2];
+  const double peak = static_cast<double>(peak_memory_bytes(dev));
+
+  // Ceilings measured now, on this machine, and the floors they give (same model as zo2 plan).
+  PlanInput pi;
+  pi.cfg = ms.cfg;
+  pi.storage = ms.storage;
+  pi.compute = ms.compute;
+  pi.batch = B;
+  pi.seq = T;
+  pi.q = mo.q;
+  pi.prefetch = vm["prefetch"].as<int64_t>();
+  pi.stream_all = vm["offload"].as<bool>();
+  pi.budget_gb = vm["gpu-memory-budget"].as<double>();
+  pi.h2d_gbps = measure_copy_gbps(dev, true);
+  pi.d2h_gbps = measure_copy_gbps(dev, false);
+  pi.tflops = measure_matmul_tflops(dev, ms.compute == at::kFloat ? at::kFloat : ms.compute);
+  pi.hbm_gbps = measure_device_copy_gbps(dev);
+  const Plan plan = make_plan(pi);
+  nlohmann::json r = {{"model", ms.cfg.name},         {"params", ms.cfg.total_params()},
+                      {"device", dev.str()},          {"dtype", dtype_name(ms.compute)},
+                      {"storage", dtype_name(ms.storage)}, {"batch", B},
+                      {"seq", T},                     {"q", mo.q},
+                      {"streamed_blocks", ms.streamed ? plan.streamed : 0},
+                      {"resident_blocks", ms.streamed ? static_cast<int64_t>(plan.resident.size()) : ms.cfg.layers},
+                      {"step_ms_median", step_ms},    {"step_ms", times},
+                      {"tok_s", B * T * 1e3 / step_ms},
+                      {"peak_allocated_mb", peak / (1 << 20)}, {"device_used_mb", used / double(1 << 20)},
+                      {"planned_gpu_mb", plan.gpu_bytes / double(1 << 20)},
+                      {"h2d_gbps", pi.h2d_gbps},      {"d2h_gbps", pi.d2h_gbps},
+                      {"matmul_tflops", pi.tflops},   {"device_copy_gbps", pi.hbm_gbps},
+                      {"compute_floor_ms", plan.compute_ms},
+                      {"pcie_floor_ms", ms.streamed ? plan.transfer_ms : 0.0}};
+  auto* res = dynamic_cast<ResidentModel*>(model.get());
+  if (res && vm["kernels"].as<bool>()) {
+    const double kms = kernel_ms(*res, ms.compute, dev);
+    const double bytes = static_cast<double>(ms.cfg.total_params()) *
+                         (2.0 * c10::elementSize(ms.storage) + 2.0 * c10::elementSize(ms.compute));
+    r["kernel_ms"] = kms;
+    r["kernel_gbps"] = bytes / (kms * 1e-3) / 1e9;
+  }
+  if (off) {
+    const QueueTimes qt = off->times();
+    r["uploaded_gb_per_step"] = qt.uploaded_bytes / 1e9 / static_cast<double>(times.size());
+    r["written_gb_per_step"] = qt.written_bytes / 1e9 / static_cast<double>(times.size());
+    // Busy time of each queue over two more steps (timing events cost a host wait per pass).
+    off->reset_times();
+    off->set_timing(true);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 2; ++i) engine.step(step++, {batch}, lr);
+    synchronize(dev);
+    const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    off->set_timing(false);
+    const QueueTimes bt = off->times();
+    r["busy_upload"] = bt.upload_ms / wall;
+    r["busy_compute_streamed_blocks"] = bt.compute_ms / wall;
+    r["busy_writeback"] = bt.writeback_ms / wall;
+  }
+  std::printf("%s: %s %s, batch %lld x %lld, q %lld, %s: step %.1f ms (median of %zu), %.0f tok/s, peak alloc %.0f MiB, "
+              "device used %.0f MiB\n",
+              ms.cfg.name.c_str(), dtype_name(ms.compute), dev.str().c_str(), static_cast<long long>(B),
+              static_cast<long long>(T), static_cast<long long>(mo.q),
+              ms.streamed ? (std::to_string(plan.streamed) + " blocks streamed").c_str() : "resident", step_ms,
+              times.size(), B * T * 1e3 / step_ms, peak / (1 << 20), used / double(1 << 20));
+  std::printf("  floors: compute %.1f ms (%.0f TFLOP/s measured), PCIe %.1f ms (%.1f GB/s H2D measured); ratio %.2fx\n",
+              plan.compute_ms, pi.tflops, ms.streamed ? plan.transfer_ms : 0.0, pi.h2d_gbps,
+              step_ms / std::max({plan.compute_ms, ms.streamed ? plan.transfer_ms : 0.0, 1e-9}));
+  if (r.contains("kernel_ms"))
+    std::printf("  fused update+perturb kernels alone: %.2f ms per step (%.0f GB/s; device copy %.0f GB/s)\n",
+                r["kernel_ms"].get<double>(), r["kernel_gbps"].get<double>(), pi.hbm_gbps);
+  if (r.contains("busy_upload"))
+    std::printf("  queue busy fractions over 2 steps: upload %.2f, compute (streamed blocks) %.2f, write-back %.2f\n",
+                r["busy_upload"].get<double>(), r["busy_compute_streamed_blocks"].get<double>(),
+                r["busy_writeback"].get<double>());
+  const std::string json = vm["json"].as<std::string>();
+  if (!json.empty()) {
+    std::ofstream out(json, std::ios::app);
+    ZO2_REQUIRE(out.good(), json, ": cannot write");
+    out << r.dump() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace zo2::cli
