@@ -154,6 +154,10 @@ at::Tensor OffloadModel::logprobs(ParamSource& src, const Batch& batch) {
   return target_logprobs(cfg_, outer_, src, h, batch.targets);
 }
 
+void OffloadModel::visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) {
+  pass([](int64_t) { return true; }, [&](int64_t l, BlockWeights& w) { fn(l, w); }, /*write_back=*/false);
+}
+
 void OffloadModel::flush(ZoParams& src) {
   note_update(src);
   for (int id = 0; id < OuterWeights::kSlots; ++id)

@@ -41,6 +41,8 @@ class OffloadModel final : public ZoModel {
   void flush(ZoParams& src) override;
   at::Device device() const override { return device_; }
   const OptConfig& config() const override { return cfg_; }
+  const OuterWeights& outer_weights() const override { return outer_; }
+  void visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) override;
   std::vector<uint64_t> checksums() override;
 
   const OuterWeights& outer() const { return outer_; }
