@@ -13,6 +13,7 @@ namespace zo2::cli {
 namespace {
 const Command kCommands[] = {
     {"train", "fine-tune an OPT model with MeZO-SGD", cmd_train},
+    {"demo", "fine-tune the embedded tiny model on the CPU and show zero-shot vs fine-tuned accuracy", cmd_demo},
     {"eval", "accuracy or F1 of a model on a MeZO task or custom data", cmd_eval},
     {"plan", "GPU/host memory per component and predicted step time", cmd_plan},
     {"inspect", "load a checkpoint directory and describe it", cmd_inspect},

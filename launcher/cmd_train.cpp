@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -40,6 +41,7 @@ void add_train_options(po::options_description& d) {
       ("perturbation-parallel", po::value<int64_t>()->default_value(1),
        "P groups of ranks perturb along different directions (P = ranks: pure perturbation parallel; 1: pure data parallel)")
       ("checksum-every", po::value<int64_t>()->default_value(100), "compare weight checksums across ranks every N steps")
+      ("eval-at-start", po::value<bool>()->default_value(false), "evaluate before training too (zero-shot)")
       ("dry-run", po::bool_switch(), "print the resolved settings (run file and command line) and stop");
 }
 
@@ -134,6 +136,7 @@ int cmd_train(const Args& args) {
   to.eval_batch_size = vm["eval-batch-size"].as<int64_t>();
   to.metrics_path = vm["metrics"].as<std::string>();
   to.progress = vm["progress"].as<bool>();
+  to.eval_at_start = vm["eval-at-start"].as<bool>();
 
   MezoOptions mo;
   mo.seed = vm["seed"].as<uint64_t>();
@@ -181,6 +184,12 @@ int cmd_train(const Args& args) {
                 << res["examples"].get<int64_t>() << " examples";
     }
     std::cout << "\n";
+    if (to.eval_at_start && s.initial_eval.examples > 0 && s.initial_eval.metric() >= 0 && s.final_eval.metric() >= 0) {
+      const char* name = s.final_eval.accuracy >= 0 ? "accuracy" : "F1";
+      std::printf("%s before training %.1f%%, after %d steps %.1f%% (%+.1f points)\n", name,
+                  100 * s.initial_eval.metric(), static_cast<int>(s.steps), 100 * s.final_eval.metric(),
+                  100 * (s.final_eval.metric() - s.initial_eval.metric()));
+    }
     if (vm.count("results")) {
       const std::string path = vm["results"].as<std::string>();
       std::ofstream out(path);

@@ -66,6 +66,7 @@ TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example
     return m;
   };
 
+  if (opt.eval_at_start && has_eval) sum.initial_eval = run_eval(opt.start_step);
   int64_t tokens = 0;
   const auto t0 = std::chrono::steady_clock::now();
   reset_peak_memory(device);

@@ -37,6 +37,7 @@ struct TrainOptions {
   bool progress = true;
   int64_t log_every = 10;          // plain progress lines when not on a terminal
   int64_t checksum_every = 0;      // compare weight checksums across ranks every N steps (0: never)
+  bool eval_at_start = false;      // evaluate before the first step too (zero-shot)
 };
 
 // Throws zo2::Error naming the first rank and block whose weights differ from rank 0's.
@@ -47,6 +48,7 @@ struct TrainSummary {
   int64_t skipped = 0;
   double first_loss = 0, last_loss = 0;
   double seconds = 0;
+  EvalMetrics initial_eval;        // with eval_at_start
   EvalMetrics final_eval;
   EvalMetrics best_eval;   // the best evaluation (see TrainOptions::best_by_metric)
   int64_t best_step = -1;  // -1: no evaluation ran
