@@ -1,5 +1,6 @@
-// The wait loop behind every collective: poll for completion against a deadline instead of blocking,
-// so that a rank whose peer hangs or died ends the job instead of waiting forever.
+// The wait loop behind every collective (comm/) and the node-shared host store (offload/): poll for
+// completion against a deadline instead of blocking, so that a rank whose peer hangs or died ends the
+// job instead of waiting forever.
 #pragma once
 
 #include <algorithm>
