@@ -56,12 +56,15 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
     for (; next < static_cast<int64_t>(streamed.size()) && next <= upto; ++next) {
       const size_t s = slot(next);
       const int64_t l = streamed[next];
+      NodeShare* share = store_.shared(l);
       upload_.wait(slot_free_[s]);   // the slot's previous block is written back (or done)
       upload_.wait(host_ready_[l]);  // this block's last write-back reached the host
+      if (share) share->before_upload(l);  // ... also when another rank of the node wrote it
       if (opt_.timing) upload_.record(up_t[next].a, true);
       upload_.copy(slot_buf_[s], store_.buffer(l));
       if (opt_.timing) upload_.record(up_t[next].b, true);
       upload_.record(uploaded_[s]);
+      if (share) share->after_upload(l, upload_, write_back);
       times_.uploaded_bytes += block_bytes();
     }
   };
@@ -79,7 +82,9 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
     if (opt_.timing) compute_.record(comp_t[k].a, true);
     work(l, slot_w_[s]);
     if (opt_.timing) compute_.record(comp_t[k].b, true);
-    if (write_back) {
+    NodeShare* share = store_.shared(l);
+    if (write_back && store_.writer(l)) {
+      if (share) share->before_writeback(l);  // no rank of the node still uploads the old version
       compute_.record(computed_[s]);
       writeback_.wait(computed_[s]);
       if (opt_.timing) writeback_.record(wb_t[k].a, true);
@@ -87,9 +92,11 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
       if (opt_.timing) writeback_.record(wb_t[k].b, true);
       writeback_.record(host_ready_[l]);
       writeback_.record(slot_free_[s]);
+      if (share) share->after_writeback(l, writeback_);
       times_.written_bytes += block_bytes();
     } else {
-      compute_.record(slot_free_[s]);
+      compute_.record(slot_free_[s]);  // read only, or another rank of the node writes the block back
+      if (write_back) share->after_writeback(l, compute_);
     }
     ++k;
     pump(k - 1 + nslots);  // into the slot this block just left
@@ -133,6 +140,7 @@ void OffloadModel::for_each_block(const std::function<void(int64_t, const BlockW
   writeback_.synchronize();
   for (int64_t l = 0; l < cfg_.layers; ++l) {
     if (!resident_[l]) {
+      if (NodeShare* share = store_.shared(l)) share->wait_current(l);
       fn(l, store_.block(l));
       continue;
     }
