@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
   // The multi-rank suites need mpirun; the SingleProcess suite needs its absence.
   const bool single = pg.backend() == Backend::Single;
   if (::testing::GTEST_FLAG(filter) == "*")
-    ::testing::GTEST_FLAG(filter) = single ? "-Collectives*:ProcessGroupPlacement*" : "-SingleProcess*";
+    ::testing::GTEST_FLAG(filter) =
+        single ? "-Collectives*:ProcessGroupPlacement*:MezoMultiRank*:SharedHostStore*" : "-SingleProcess*";
   if (pg.rank() != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
