@@ -100,7 +100,7 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
   std::shared_ptr<NodeShare> share = make_share(vm, m);
   HostStore store(m->cfg, m->storage, all, m->device.is_cuda(), share);
   OuterWeights outer;
-  // Every rank computes or reads every block; only the block's writer puts it into the store.
+  // Only the writer of a block puts it into the store (random init: the others skip it).
   if (m->source.empty()) {
     outer = random_outer(m->cfg, m->storage, m->device, seed);
     at::Tensor tmp = at::empty({store.layout().bytes}, at::TensorOptions().dtype(at::kByte).device(m->device));
@@ -111,12 +111,14 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
       store.buffer(l).copy_(tmp);
     }
   } else {
-    Checkpoint ck = load_checkpoint(m->source, {m->storage, at::kCPU});
-    for (int64_t l = 0; l < m->cfg.layers; ++l)
-      for (int s = 0; s < BlockWeights::kSlots && store.writer(l); ++s)
-        store.block(l).slot(s).copy_(ck.weights.blocks[l].slot(s));
-    for (int id = 0; id < OuterWeights::kSlots; ++id)
-      if (ck.weights.outer.slot(id).defined()) outer.slot(id) = ck.weights.outer.slot(id).to(m->device);
+    // Tensor by tensor from the (memory-mapped) files: no rank holds a whole second copy of the model.
+    const at::TensorOptions dev = at::TensorOptions().dtype(m->storage).device(m->device);
+    read_checkpoint_tensors(m->source, m->cfg, [&](const ParamInfo& p, const at::Tensor& t) {
+      if (p.layer < 0)
+        outer.slot(p.slot) = at::empty(p.shape, dev).copy_(t);
+      else if (store.writer(p.layer))
+        store.block(p.layer).slot(p.slot).copy_(t);
+    });
   }
   if (share) m->comm->barrier();  // every block is in the shared store before any rank reads one
   OffloadOptions oo;
