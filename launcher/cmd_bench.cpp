@@ -97,11 +97,7 @@ int cmd_bench(const Args& args) {
   ProcessGroup& comm = *group;
   const bool root = comm.rank() == 0;
   ModelSetup ms;
-  ms.cuda_index = group->device();
-  ms.comm = &comm;
-  ms.share.local_rank = group->local_rank();
-  ms.share.local_world = group->local_world();
-  ms.share.timeout_s = group->collective_timeout_s();
+  use_process_group(*group, &ms);
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const at::Device dev = ms.device;
   const int64_t B = vm["batch-size"].as<int64_t>(), T = std::min(vm["max-length"].as<int64_t>(), ms.cfg.max_positions);

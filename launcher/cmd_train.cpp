@@ -74,11 +74,7 @@ int cmd_train(const Args& args) {
   Collectives& comm = *group;
   agree_on_seeds(vm, comm);
   ModelSetup ms;
-  ms.cuda_index = group->device();
-  ms.comm = &comm;
-  ms.share.local_rank = group->local_rank();
-  ms.share.local_world = group->local_world();
-  ms.share.timeout_s = group->collective_timeout_s();
+  use_process_group(*group, &ms);
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const OptConfig& cfg = ms.cfg;
   JsonlOptions jo;

@@ -130,6 +130,14 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
 
 }  // namespace
 
+void use_process_group(ProcessGroup& group, ModelSetup* m) {
+  m->cuda_index = group.device();
+  m->comm = &group;
+  m->share.local_rank = group.local_rank();
+  m->share.local_world = group.local_world();
+  m->share.timeout_s = group.collective_timeout_s();
+}
+
 std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* m) {
   ZO2_REQUIRE(vm.count("model") + vm.count("preset") == 1, "give exactly one of --model DIR or --preset NAME");
   m->device = parse_device(vm["device"].as<std::string>());

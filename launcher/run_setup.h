@@ -9,6 +9,7 @@
 
 #include "launcher/options.h"
 #include "model/opt_config.h"
+#include "comm/dist.h"
 #include "common/collectives.h"
 #include "offload/node_share.h"
 #include "offload/offload_model.h"
@@ -37,6 +38,9 @@ struct ModelSetup {
   NodeShareOptions share;
   bool shared = false;       // out: the host store is shared
 };
+
+// This rank's GPU and node placement from the process group (multi-rank commands, before build_model).
+void use_process_group(ProcessGroup& group, ModelSetup* setup);
 
 // Reads the model options (and the offload options when `desc` had them) and builds the model.
 std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* setup);

@@ -158,7 +158,9 @@ void register_host(void* ptr, size_t bytes) {
 
 void unregister_host(void* ptr) {
 #ifdef ZO2_WITH_CUDA
-  if (cudaHostUnregister(ptr) != cudaSuccess) cudaGetLastError();  // teardown: nothing left to do
+  // Copies from or to the memory may still be queued (like cudaFreeHost, wait for the device first).
+  if (cudaDeviceSynchronize() != cudaSuccess || cudaHostUnregister(ptr) != cudaSuccess)
+    cudaGetLastError();  // teardown: nothing left to do
 #endif
   (void)ptr;
 }

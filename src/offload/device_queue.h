@@ -68,7 +68,8 @@ class Queue {
 at::Tensor alloc_host(int64_t bytes, bool pinned);
 bool is_pinned(const at::Tensor& t);
 // Page-locks memory zo2 did not allocate (a shared-memory segment) with cudaHostRegister, so copies
-// from and to it run on the copy engines; no-op without CUDA. unregister_host undoes it.
+// from and to it run on the copy engines; no-op without CUDA. unregister_host waits for the device,
+// then undoes it.
 void register_host(void* ptr, size_t bytes);
 void unregister_host(void* ptr);
 

@@ -19,6 +19,8 @@ namespace {
 
 constexpr uint64_t kMagic = 0x7a6f32686f737431ull;  // "zo2host1"
 constexpr size_t kPage = 4096;
+// A wait for a peer's copy holds up this rank's pipeline: check often.
+constexpr int kMaxNapUs = 50;
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
@@ -179,7 +181,7 @@ void NodeShare::wait(const char* what, int64_t layer, const std::function<bool()
       failure = error_;
     }
     return !failure.empty() || done();
-  });
+  }, kMaxNapUs);
   ZO2_REQUIRE(failure.empty(), "shared host store: ", failure);
   ZO2_REQUIRE(in_time, "shared host store: block ", layer, ": ", what, " did not happen within ", opt_.timeout_s,
               " s on local rank ", opt_.local_rank, " (a rank of this node died or hangs; ZO2_COLLECTIVE_TIMEOUT)");

@@ -10,7 +10,9 @@
 // projected gradient g = (L+ - L-) / (2 eps), and on weights lr * steps * that * max|z| (|z| < 6) plus
 // one fp32 ulp per step -- while the update itself moves weights by about 1e-2, so a wrong average
 // (sum, or the wrong shard) fails by orders of magnitude. Perturbation parallel with one data shard
-// runs exactly the reference's arithmetic on each direction: equality is required bitwise.
+// runs exactly the reference's arithmetic on each direction: equality is required bitwise on the CPU
+// (on a GPU the reference's forward has 2P branches where a rank's has 2, and cuBLAS may choose other
+// kernels for them, so there the D > 1 tolerances apply and the output says whether the bits agree).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -212,12 +214,13 @@ TEST(MezoMultiRank, GridEqualsOneProcessWithTheUnionBatchAndAllDirections) {
     ASSERT_EQ(got.plus.size(), static_cast<size_t>(steps * P));
     ASSERT_EQ(ref.plus.size(), got.plus.size());
     const double moved = max_abs(flat(one), start);
-    if (D == 1) {
-      EXPECT_EQ(got.plus, ref.plus);
-      EXPECT_EQ(got.minus, ref.minus);
-      EXPECT_EQ(got.grads, ref.grads);
-      EXPECT_EQ(got.sums, ref.sums);
-    } else {
+    const bool bitwise = got.plus == ref.plus && got.minus == ref.minus && got.grads == ref.grads && got.sums == ref.sums;
+    if (D == 1 && pg.rank() == 0)
+      std::printf("[grid P=%lld D=1] %s to one process with q = %lld\n", static_cast<long long>(P),
+                  bitwise ? "bitwise equal" : "NOT bitwise equal", static_cast<long long>(P));
+    if (D == 1 && !test_device().is_cuda()) {
+      EXPECT_TRUE(bitwise);  // the same CPU kernels on the same rows
+    } else {  // GPU: cuBLAS may pick other kernels for 2 P branches than for 2; fp tolerance as for D > 1
       double L = 0;
       for (double x : ref.plus) L = std::max(L, std::abs(x));
       const double g_tol = 2 * kLossRel * L / (2 * kEps);
