@@ -7,7 +7,8 @@
 # usage: scripts/bench/bench_multigpu.sh BUILD_DIR
 # environment: OUT (logs and results go to $OUT/bench_multigpu, else a fresh temporary directory),
 #   MODELS (default "opt-1.3b"; e.g. "opt-1.3b opt-6.7b"), STEPS (8), WARMUP (2), SEQ (2048), BATCH (1),
-#   RUN_TIMEOUT (seconds per run, 300), MPIRUN (mpirun).
+#   RUN_TIMEOUT (seconds per run, 300), MPIRUN (mpirun), DTYPE (f16), BACKEND (nccl; mpi with DTYPE=f32 and a
+#   fake nvidia-smi listing 2 GPUs runs the script's plumbing on a CPU machine).
 #
 # Prints per run: samples/s (distinct samples), sample-directions/s (samples x directions: what
 # perturbation parallelism multiplies), bytes sent per rank per step, host memory per rank; then the
@@ -28,6 +29,8 @@ warmup=${WARMUP:-2}
 seq=${SEQ:-2048}
 batch=${BATCH:-1}
 limit=${RUN_TIMEOUT:-300}
+dtype=${DTYPE:-f16}
+backend=${BACKEND:-nccl}
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 
 {
@@ -50,7 +53,7 @@ run() {
   if [ "$ranks" = 1 ]; then
     cmd=(env CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES:-0}" "$zo2" bench --backend single)
   else
-    cmd=("$zo2run" --np "$ranks" --gpus-per-node "$gpus" --mpirun "${MPIRUN:-mpirun}" --exe "$zo2" -- bench --backend nccl)
+    cmd=("$zo2run" --np "$ranks" --gpus-per-node "$gpus" --mpirun "${MPIRUN:-mpirun}" --exe "$zo2" -- bench --backend "$backend")
   fi
   local t0=$SECONDS
   timeout -s KILL "$limit" "${cmd[@]}" "$@" --json "$out/$name.json" >"$out/$name.log" 2>&1
@@ -72,9 +75,9 @@ PY
 }
 
 for model in $models; do
-  common=(--preset "$model" --dtype f16 --batch-size "$batch" --max-length "$seq" --steps "$steps" --warmup "$warmup"
+  common=(--preset "$model" --dtype "$dtype" --batch-size "$batch" --max-length "$seq" --steps "$steps" --warmup "$warmup"
           --kernels false)
-  echo "== $model, fp16, batch $batch x $seq per rank, $steps timed steps"
+  echo "== $model, $dtype, batch $batch x $seq per rank, $steps timed steps"
   run "$model-1gpu-resident" 1 "${common[@]}"
   run "$model-1gpu-resident-q2" 1 "${common[@]}" --q 2
   run "$model-2gpu-dp-resident" 2 "${common[@]}"
