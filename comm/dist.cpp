@@ -24,7 +24,7 @@ constexpr double kDefaultCollectiveTimeoutS = 300;
 // One process: no MPI_Init, so the zo2 binary runs without a launcher.
 class SingleGroup final : public ProcessGroup {
  public:
-  SingleGroup() : ProcessGroup(Backend::Single) { device_ = bind_device(0); }
+  explicit SingleGroup(double timeout_s) : ProcessGroup(Backend::Single, timeout_s) { device_ = bind_device(0); }
   int rank() const override { return one_.rank(); }
   int world() const override { return one_.world(); }
   void allreduce_sum(double* v, int n) override { one_.allreduce_sum(v, n); }
@@ -38,7 +38,7 @@ class SingleGroup final : public ProcessGroup {
   SingleProcess one_;
 };
 
-[[maybe_unused]] double collective_timeout(const DistOptions& options) {
+double collective_timeout(const DistOptions& options) {
   return options.collective_timeout_s > 0 ? options.collective_timeout_s
                                           : collective_timeout_from_env(kDefaultCollectiveTimeoutS);
 }
@@ -84,7 +84,7 @@ std::unique_ptr<ProcessGroup> init_process_group(const DistOptions& options) {
   switch (resolve(options.backend)) {
     case Backend::Auto:
     case Backend::Single:
-      group = std::make_unique<SingleGroup>();
+      group = std::make_unique<SingleGroup>(collective_timeout(options));
       break;
     case Backend::Mpi:
 #ifdef ZO2_WITH_MPI

@@ -36,11 +36,13 @@ class ProcessGroup : public Collectives {
   int local_world() const { return local_world_; }  // ranks on this node
   const char* local_rank_source() const { return local_rank_source_; }  // env variable or MPI call
   int device() const { return device_; }            // CUDA device bound to this rank; -1 for none
+  double collective_timeout_s() const { return timeout_s_; }  // longest wait in one collective
   uint64_t bytes_sent() const final { return bytes_sent_; }
 
  protected:
-  explicit ProcessGroup(Backend b) : backend_(b) {}
+  ProcessGroup(Backend b, double timeout_s) : backend_(b), timeout_s_(timeout_s) {}
   Backend backend_;
+  double timeout_s_;
   int local_rank_ = 0;
   int local_world_ = 1;
   const char* local_rank_source_ = "single process";

@@ -8,7 +8,7 @@
 #include "comm/comm_check.h"
 #include "comm/device.h"
 #include "comm/launch_env.h"
-#include "comm/poll.h"
+#include "common/poll.h"
 #include "common/error.h"
 
 namespace zo2 {
@@ -20,7 +20,7 @@ const char* mpi_error_text(int code) {
   return text;
 }
 
-MpiGroup::MpiGroup(double timeout_s, Backend b) : ProcessGroup(b), timeout_s_(timeout_s) {
+MpiGroup::MpiGroup(double timeout_s, Backend b) : ProcessGroup(b, timeout_s) {
   // The launcher's local rank first: it lets the GPU be bound before MPI_Init (a CUDA-aware MPI picks
   // its device there), and some external-PMIx builds split wrongly under srun (ompi#10416).
   const auto hint = local_rank_from_env();

@@ -36,7 +36,6 @@ class MpiGroup : public ProcessGroup {
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0;
   int world_ = 1;
-  double timeout_s_;
   bool owns_mpi_ = false;
 
  private:

@@ -1,5 +1,7 @@
 // zo2 bench: training-step time of a model shape on random tokens, beside the floors measured in the
 // same run (pinned copy bandwidth, matmul rate, device copy bandwidth). scripts/bench/ drives it.
+// Under zo2run it runs on every rank (data and/or perturbation parallel, one random batch per data
+// shard); rank 0 reports throughput, bytes sent per step and every rank's host memory.
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -7,10 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "comm/dist.h"
 #include "common/collectives.h"
 #include "common/device.h"
 #include "common/profile.h"
 #include "common/error.h"
+#include "common/host_memory.h"
 #include "data/example.h"
 #include "kernels/zo_kernels.h"
 #include "launcher/commands.h"
@@ -81,19 +85,29 @@ int cmd_bench(const Args& args) {
       ("warmup", po::value<int64_t>()->default_value(3), "untimed steps first")
       ("lr", po::value<double>()->default_value(1e-7), "learning rate (non-zero, so updates are applied and written back)")
       ("kernels", po::value<bool>()->default_value(true), "also time the fused kernels alone (resident models)")
-      ("json", po::value<std::string>()->default_value(""), "append the result as one JSON line to this file");
+      ("json", po::value<std::string>()->default_value(""), "append the result as one JSON line to this file")
+      ("backend", po::value<std::string>()->default_value("auto"), "auto, single, mpi or nccl (several ranks: zo2run)")
+      ("perturbation-parallel", po::value<int64_t>()->default_value(1),
+       "P groups of ranks perturb along different directions (1: data parallel, ranks: perturbation parallel)");
   po::variables_map vm;
   if (!parse_options("bench", args, desc, vm)) return 0;
 
+  DistOptions dopt;
+  dopt.backend = parse_backend(vm["backend"].as<std::string>(), "--backend");
+  std::unique_ptr<ProcessGroup> group = init_process_group(dopt);
+  ProcessGroup& comm = *group;
+  const bool root = comm.rank() == 0;
   ModelSetup ms;
+  use_process_group(*group, &ms);
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const at::Device dev = ms.device;
   const int64_t B = vm["batch-size"].as<int64_t>(), T = std::min(vm["max-length"].as<int64_t>(), ms.cfg.max_positions);
-  Batch batch = random_batch(ms.cfg, B, T, dev, 7);
-  SingleProcess comm;
   MezoOptions mo;
   mo.seed = 1;
   mo.q = vm["q"].as<int64_t>();
+  mo.perturbation_groups = vm["perturbation-parallel"].as<int64_t>();
+  const int64_t W = comm.world(), shards = W / std::max<int64_t>(1, mo.perturbation_groups);
+  Batch batch = random_batch(ms.cfg, B, T, dev, 7 + comm.rank() / mo.perturbation_groups);  // one per data shard
   MezoEngine engine(*model, comm, mo, ms.compute);
   const double lr = vm["lr"].as<double>();
   int64_t step = 0;
@@ -105,6 +119,7 @@ int cmd_bench(const Args& args) {
   std::vector<double> times;
   int64_t used = 0;
   profile_reset();
+  const uint64_t sent_before = comm.bytes_sent();
   for (int64_t i = 0; i < vm["steps"].as<int64_t>(); ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     engine.step(step++, {batch}, lr);
@@ -113,9 +128,15 @@ int cmd_bench(const Args& args) {
     used = std::max(used, device_used_bytes(dev));
   }
   const std::map<std::string, double> phases = profile_report();
+  const double bytes_per_step = static_cast<double>(comm.bytes_sent() - sent_before) / static_cast<double>(times.size());
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
   const double step_ms = sorted[sorted.size() / 2];
+  // Every rank's host memory (the shared host store shows in rss_shmem/pss_shmem).
+  const HostMemory hm = host_memory();
+  const double mine[4] = {double(hm.rss_anon), double(hm.rss_shmem), double(hm.pss_anon), double(hm.pss_shmem)};
+  std::vector<double> mem(4 * W);
+  comm.allgather(mine, 4, mem.data());
   const double peak = static_cast<double>(peak_memory_bytes(dev));
 
   // Ceilings measured now, on this machine, and the floors they give (same model as zo2 plan).
@@ -141,7 +162,17 @@ int cmd_bench(const Args& args) {
                       {"streamed_blocks", ms.streamed ? plan.streamed : 0},
                       {"resident_blocks", ms.streamed ? static_cast<int64_t>(plan.resident.size()) : ms.cfg.layers},
                       {"step_ms_median", step_ms},    {"step_ms", times},
-                      {"tok_s", B * T * 1e3 / step_ms},
+                      {"ranks", W},                   {"perturbation_groups", mo.perturbation_groups},
+                      {"backend", backend_name(group->backend())},
+                      {"shared_host_store", ms.shared},
+                      // distinct samples per second, and (sample, direction) pairs per second
+                      {"samples_s", static_cast<double>(shards * B) * 1e3 / step_ms},
+                      {"sample_dirs_s", static_cast<double>(W * mo.q * B) * 1e3 / step_ms},
+                      {"bytes_sent_per_step", bytes_per_step},
+                      {"host_rss_anon_mb", std::vector<double>()},
+                      {"host_rss_shmem_mb", std::vector<double>()},
+                      {"host_pss_shmem_mb", std::vector<double>()},
+                      {"tok_s", static_cast<double>(shards * B * T) * 1e3 / step_ms},
                       {"peak_allocated_mb", peak / (1 << 20)}, {"device_used_mb", used / double(1 << 20)},
                       {"planned_gpu_mb", plan.gpu_bytes / double(1 << 20)},
                       {"h2d_gbps", pi.h2d_gbps},      {"d2h_gbps", pi.d2h_gbps},
@@ -155,6 +186,11 @@ int cmd_bench(const Args& args) {
                          (2.0 * c10::elementSize(ms.storage) + 2.0 * c10::elementSize(ms.compute));
     r["kernel_ms"] = kms;
     r["kernel_gbps"] = bytes / (kms * 1e-3) / 1e9;
+  }
+  for (int64_t k = 0; k < W; ++k) {
+    r["host_rss_anon_mb"].push_back(mem[4 * k] / (1 << 20));
+    r["host_rss_shmem_mb"].push_back(mem[4 * k + 1] / (1 << 20));
+    r["host_pss_shmem_mb"].push_back(mem[4 * k + 3] / (1 << 20));
   }
   if (off) {
     const QueueTimes qt = off->times();
@@ -173,12 +209,23 @@ int cmd_bench(const Args& args) {
     r["busy_compute_streamed_blocks"] = bt.compute_ms / wall;
     r["busy_writeback"] = bt.writeback_ms / wall;
   }
+  if (!root) return 0;
   std::printf("%s: %s %s, batch %lld x %lld, q %lld, %s: step %.1f ms (median of %zu), %.0f tok/s, peak alloc %.0f MiB, "
               "device used %.0f MiB\n",
               ms.cfg.name.c_str(), dtype_name(ms.compute), dev.str().c_str(), static_cast<long long>(B),
               static_cast<long long>(T), static_cast<long long>(mo.q),
               ms.streamed ? (std::to_string(plan.streamed) + " blocks streamed").c_str() : "resident", step_ms,
-              times.size(), B * T * 1e3 / step_ms, peak / (1 << 20), used / double(1 << 20));
+              times.size(), r["tok_s"].get<double>(), peak / (1 << 20), used / double(1 << 20));
+  if (W > 1) {
+    std::printf("  %lld ranks (%s), %lld perturbation group(s) x %lld data shard(s)%s: %.2f samples/s, %.2f sample-directions/s, "
+                "%.0f bytes sent per rank per step\n",
+                static_cast<long long>(W), backend_name(group->backend()), static_cast<long long>(mo.perturbation_groups),
+                static_cast<long long>(shards), ms.shared ? ", one shared host store per node" : "",
+                r["samples_s"].get<double>(), r["sample_dirs_s"].get<double>(), bytes_per_step);
+    for (int64_t k = 0; k < W; ++k)
+      std::printf("  rank %lld host memory: anon %.0f MiB, shmem %.0f MiB (proportional share %.0f MiB)\n",
+                  static_cast<long long>(k), mem[4 * k] / (1 << 20), mem[4 * k + 1] / (1 << 20), mem[4 * k + 3] / (1 << 20));
+  }
   std::printf("  floors: compute %.1f ms (%.0f TFLOP/s measured), PCIe %.1f ms (%.1f GB/s H2D measured); ratio %.2fx\n",
               plan.compute_ms, pi.tflops, ms.streamed ? plan.transfer_ms : 0.0, pi.h2d_gbps,
               step_ms / std::max({plan.compute_ms, ms.streamed ? plan.transfer_ms : 0.0, 1e-9}));

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -66,6 +68,21 @@ nlohmann::json metrics_json(const EvalMetrics& m, const std::string& prefix) {
   return j;
 }
 
+// Rank 0's --seed (directions, data order) and --init-seed (random weights) are the run's: a rank
+// started with other values says so and adopts them, so that every replica stays identical.
+void agree_on_seeds(po::variables_map& vm, Collectives& comm) {
+  const char* names[2] = {"seed", "init-seed"};
+  uint64_t v[2], mine[2];
+  for (int i = 0; i < 2; ++i) v[i] = mine[i] = vm[names[i]].as<uint64_t>();
+  comm.broadcast_u64(v, 2, 0);
+  for (int i = 0; i < 2; ++i) {
+    if (v[i] == mine[i]) continue;
+    std::cerr << "zo2: warning: rank " << comm.rank() << " was given --" << names[i] << " " << mine[i]
+              << "; using rank 0's " << v[i] << "\n";
+    vm.at(names[i]).value() = v[i];
+  }
+}
+
 }  // namespace
 
 int cmd_train(const Args& args) {
@@ -93,8 +110,9 @@ int cmd_train(const Args& args) {
   dopt.backend = parse_backend(vm["backend"].as<std::string>(), "--backend");
   std::unique_ptr<ProcessGroup> group = init_process_group(dopt);
   Collectives& comm = *group;
+  agree_on_seeds(vm, comm);
   ModelSetup ms;
-  ms.cuda_index = group->device();
+  use_process_group(*group, &ms);
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const OptConfig& cfg = ms.cfg;
   const int64_t max_length = std::min(vm["max-length"].as<int64_t>(), cfg.max_positions);
@@ -150,6 +168,10 @@ int cmd_train(const Args& args) {
   if (comm.rank() == 0) {
     std::cerr << "zo2 train\n" << describe(vm);
     if (ms.streamed) std::cerr << format_plan(PlanInput{cfg, ms.storage, ms.compute}, ms.plan);
+    std::cerr << comm.world() << " rank(s), " << group->local_world() << " on this node, backend "
+              << backend_name(group->backend()) << "; perturbation groups " << mo.perturbation_groups
+              << ", data shards " << comm.world() / std::max<int64_t>(1, mo.perturbation_groups)
+              << (ms.shared ? "; streamed blocks in one shared host copy per node" : "") << "\n";
   }
   to.best_by_metric = select == "metric";
   if (task_run && !splits.dev.empty())

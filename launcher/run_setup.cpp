@@ -1,5 +1,6 @@
 #include "launcher/run_setup.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "common/device.h"
@@ -27,7 +28,9 @@ void add_offload_options(po::options_description& desc) {
       ("prefetch", po::value<int64_t>()->default_value(1), "streamed blocks uploaded ahead of the computing one")
       ("overlap", po::value<bool>()->default_value(true), "copies on their own queues (false: the same schedule serially)")
       ("writeback-every", po::value<int64_t>()->default_value(4),
-       "write a streamed block back every N updates; missed updates are re-applied after upload (same bits)");
+       "write a streamed block back every N updates; missed updates are re-applied after upload (same bits)")
+      ("share-host-store", po::value<std::string>()->default_value("auto"),
+       "ranks of one node share one host copy of the streamed blocks: auto (when possible, else a private copy each), true, false");
 }
 
 at::ScalarType parse_dtype(const std::string& option, const std::string& v) {
@@ -48,6 +51,37 @@ const char* dtype_name(at::ScalarType t) {
 
 namespace {
 
+// The node's shared segment for the streamed blocks, or nullptr (--share-host-store, one rank on the
+// node, or auto and the segment could not be made). Collective over m->comm when it is set.
+std::shared_ptr<NodeShare> make_share(const po::variables_map& vm, ModelSetup* m) {
+  const std::string mode = vm.count("share-host-store") ? vm["share-host-store"].as<std::string>() : "false";
+  ZO2_REQUIRE(mode == "auto" || mode == "true" || mode == "false", "option --share-host-store: '", mode,
+              "' (auto, true or false)");
+  if (mode == "false" || m->comm == nullptr || m->share.local_world < 2) return nullptr;
+  std::vector<int64_t> streamed;
+  for (int64_t l = 0; l < m->cfg.layers; ++l)
+    if (std::find(m->plan.resident.begin(), m->plan.resident.end(), l) == m->plan.resident.end()) streamed.push_back(l);
+  NodeShareOptions opt = m->share;
+  opt.pin = m->device.is_cuda();
+  std::shared_ptr<NodeShare> share;
+  std::string why;
+  try {
+    share = std::make_shared<NodeShare>(*m->comm, opt, streamed, BlockLayout::make(m->cfg, m->storage).bytes);
+  } catch (const Error& e) {
+    if (mode == "true") throw;
+    why = e.what();
+  }
+  double failed = why.empty() ? 0 : 1;
+  m->comm->allreduce_sum(&failed, 1);  // every rank falls back together
+  if (failed > 0) {
+    if (!why.empty()) std::cerr << "zo2: warning: " << why << "\n";
+    if (m->comm->rank() == 0) std::cerr << "zo2: warning: the ranks of each node keep private host copies of the blocks\n";
+    return nullptr;
+  }
+  m->shared = true;
+  return share;
+}
+
 // Streamed model: blocks go straight into the host store (one block at a time on the way).
 std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup* m, uint64_t seed) {
   PlanInput pi;
@@ -65,23 +99,30 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
               m->plan.gpu_bytes / 1e9, " GB with every block streamed; see zo2 plan)");
   std::vector<int64_t> all;
   for (int64_t l = 0; l < m->cfg.layers; ++l) all.push_back(l);
-  HostStore store(m->cfg, m->storage, all, m->device.is_cuda());
+  std::shared_ptr<NodeShare> share = make_share(vm, m);
+  HostStore store(m->cfg, m->storage, all, m->device.is_cuda(), share);
   OuterWeights outer;
+  // Only the writer of a block puts it into the store (random init: the others skip it).
   if (m->source.empty()) {
     outer = random_outer(m->cfg, m->storage, m->device, seed);
     at::Tensor tmp = at::empty({store.layout().bytes}, at::TensorOptions().dtype(at::kByte).device(m->device));
     BlockWeights w = store.layout().view(tmp);
     for (int64_t l = 0; l < m->cfg.layers; ++l) {
+      if (!store.writer(l)) continue;
       init_random_block(m->cfg, l, w, seed);  // on the device, then home
       store.buffer(l).copy_(tmp);
     }
   } else {
-    Checkpoint ck = load_checkpoint(m->source, {m->storage, at::kCPU});
-    for (int64_t l = 0; l < m->cfg.layers; ++l)
-      for (int s = 0; s < BlockWeights::kSlots; ++s) store.block(l).slot(s).copy_(ck.weights.blocks[l].slot(s));
-    for (int id = 0; id < OuterWeights::kSlots; ++id)
-      if (ck.weights.outer.slot(id).defined()) outer.slot(id) = ck.weights.outer.slot(id).to(m->device);
+    // Tensor by tensor from the (memory-mapped) files: no rank holds a whole second copy of the model.
+    const at::TensorOptions dev = at::TensorOptions().dtype(m->storage).device(m->device);
+    read_checkpoint_tensors(m->source, m->cfg, [&](const ParamInfo& p, const at::Tensor& t) {
+      if (p.layer < 0)
+        outer.slot(p.slot) = at::empty(p.shape, dev).copy_(t);
+      else if (store.writer(p.layer))
+        store.block(p.layer).slot(p.slot).copy_(t);
+    });
   }
+  if (share) m->comm->barrier();  // every block is in the shared store before any rank reads one
   OffloadOptions oo;
   oo.prefetch = pi.prefetch;
   oo.overlap = vm["overlap"].as<bool>();
@@ -91,6 +132,14 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
 }
 
 }  // namespace
+
+void use_process_group(ProcessGroup& group, ModelSetup* m) {
+  m->cuda_index = group.device();
+  m->comm = &group;
+  m->share.local_rank = group.local_rank();
+  m->share.local_world = group.local_world();
+  m->share.timeout_s = group.collective_timeout_s();
+}
 
 std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* m) {
   ZO2_REQUIRE(vm.count("model") + vm.count("preset") == 1, "give exactly one of --model DIR or --preset NAME");

@@ -9,6 +9,9 @@
 
 #include "launcher/options.h"
 #include "model/opt_config.h"
+#include "comm/dist.h"
+#include "common/collectives.h"
+#include "offload/node_share.h"
 #include "offload/offload_model.h"
 #include "offload/planner.h"
 #include "zo/zo_model.h"
@@ -17,7 +20,7 @@ namespace zo2::cli {
 
 // --model/--preset/--init-seed/--device/--dtype/--storage-dtype
 void add_model_options(po::options_description& desc);
-// --offload/--gpu-memory-budget/--prefetch/--overlap
+// --offload/--gpu-memory-budget/--prefetch/--overlap/--share-host-store
 void add_offload_options(po::options_description& desc);
 
 struct ModelSetup {
@@ -29,7 +32,15 @@ struct ModelSetup {
   std::string source;        // checkpoint directory, or "" for a preset with random weights
   bool streamed = false;     // blocks live in host memory
   Plan plan;                 // when streamed
+  // Multi-rank runs: with several ranks on this node (share.local_world > 1) and --share-host-store,
+  // the streamed blocks live in one shared copy per node (offload/node_share.h). Set by the command.
+  Collectives* comm = nullptr;
+  NodeShareOptions share;
+  bool shared = false;       // out: the host store is shared
 };
+
+// This rank's GPU and node placement from the process group (multi-rank commands, before build_model).
+void use_process_group(ProcessGroup& group, ModelSetup* setup);
 
 // Reads the model options (and the offload options when `desc` had them) and builds the model.
 std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* setup);

@@ -29,6 +29,12 @@ Marker::Marker(Marker&&) noexcept = default;
 Marker& Marker::operator=(Marker&&) noexcept = default;
 bool Marker::recorded() const { return impl_->recorded; }
 
+void Marker::synchronize() const {
+#ifdef ZO2_WITH_CUDA
+  if (impl_->recorded && impl_->event) impl_->event->synchronize();
+#endif
+}
+
 float Marker::elapsed_ms(const Marker& start, const Marker& end) {
 #ifdef ZO2_WITH_CUDA
   if (start.impl_->event && end.impl_->event) {
@@ -138,6 +144,25 @@ bool is_pinned(const at::Tensor& t) {
 #endif
   (void)t;
   return false;
+}
+
+void register_host(void* ptr, size_t bytes) {
+#ifdef ZO2_WITH_CUDA
+  const cudaError_t e = cudaHostRegister(ptr, bytes, cudaHostRegisterDefault);
+  ZO2_REQUIRE(e == cudaSuccess, "cannot page-lock ", bytes, " bytes of shared host memory: ", cudaGetErrorString(e),
+              " (ulimit -l, or --share-host-store false)");
+#endif
+  (void)ptr;
+  (void)bytes;
+}
+
+void unregister_host(void* ptr) {
+#ifdef ZO2_WITH_CUDA
+  // Copies from or to the memory may still be queued (like cudaFreeHost, wait for the device first).
+  if (cudaDeviceSynchronize() != cudaSuccess || cudaHostUnregister(ptr) != cudaSuccess)
+    cudaGetLastError();  // teardown: nothing left to do
+#endif
+  (void)ptr;
 }
 
 }  // namespace zo2

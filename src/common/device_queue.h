@@ -16,6 +16,8 @@ class Marker {
   Marker(Marker&&) noexcept;
   Marker& operator=(Marker&&) noexcept;
   bool recorded() const;
+  // Blocks the host until the work before the marker has completed (no-op on the CPU or unrecorded).
+  void synchronize() const;
   // Milliseconds between two completed markers of one device (timing only; syncs on `end`).
   static float elapsed_ms(const Marker& start, const Marker& end);
 
@@ -65,5 +67,10 @@ class Queue {
 // freed with the returned tensor.
 at::Tensor alloc_host(int64_t bytes, bool pinned);
 bool is_pinned(const at::Tensor& t);
+// Page-locks memory zo2 did not allocate (a shared-memory segment) with cudaHostRegister, so copies
+// from and to it run on the copy engines; no-op without CUDA. unregister_host waits for the device,
+// then undoes it.
+void register_host(void* ptr, size_t bytes);
+void unregister_host(void* ptr);
 
 }  // namespace zo2

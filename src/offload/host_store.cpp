@@ -5,11 +5,15 @@
 
 namespace zo2 {
 
-HostStore::HostStore(const OptConfig& cfg, at::ScalarType storage, const std::vector<int64_t>& layers, bool pinned)
-    : layout_(BlockLayout::make(cfg, storage)), buffers_(cfg.layers), views_(cfg.layers), pinned_(pinned) {
+HostStore::HostStore(const OptConfig& cfg, at::ScalarType storage, const std::vector<int64_t>& layers, bool pinned,
+                     std::shared_ptr<NodeShare> share)
+    : layout_(BlockLayout::make(cfg, storage)), buffers_(cfg.layers), views_(cfg.layers), pinned_(pinned),
+      share_(std::move(share)) {
   for (int64_t l : layers) {
     ZO2_REQUIRE(l >= 0 && l < cfg.layers, "host store: layer ", l, " out of range");
-    buffers_[l] = alloc_host(layout_.bytes, pinned);
+    buffers_[l] = shared(l) ? share_->buffer(l) : alloc_host(layout_.bytes, pinned);
+    ZO2_REQUIRE(buffers_[l].numel() == layout_.bytes, "host store: the shared segment's blocks have ",
+                buffers_[l].numel(), " bytes, the layout ", layout_.bytes);
     views_[l] = layout_.view(buffers_[l]);
   }
 }

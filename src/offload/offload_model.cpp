@@ -26,6 +26,11 @@ OffloadModel::OffloadModel(OptConfig cfg, OuterWeights outer, HostStore store, c
     store_.release(l);
   }
   const int64_t streamed = std::count(resident_.begin(), resident_.end(), false);
+  // A node-shared host copy has one writer per block and counts write-back passes across the node's
+  // ranks (NodeShare), so every rank must run the same ones: lazy write-back would leave catching up
+  // to sync_host, which saving runs on one rank only. Shared blocks are written back every update.
+  for (int64_t l = 0; l < cfg_.layers; ++l)
+    if (!resident_[l] && store_.shared(l)) opt_.writeback_every = 1;
   const int64_t n = std::min<int64_t>(streamed, opt_.prefetch + 2);
   for (int64_t s = 0; s < n; ++s) {
     slot_buf_.push_back(at::empty({block_bytes()}, dev));
@@ -71,17 +76,30 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
     wb_t.resize(streamed.size());
   }
 
+  // Whether this pass writes block l back: a flush writes every lagging copy; training writes once the
+  // copy lags writeback_every updates, or earlier on the block's turn (staggered across blocks). The
+  // same on every rank, as the node-shared store's protocol needs.
+  auto writes_back = [&](int64_t l) {
+    const int64_t lag = updates_ - host_upto_[l];
+    if (mode == Mode::kFlush) return lag > 0;
+    if (mode != Mode::kTrain) return false;
+    return lag >= opt_.writeback_every || (lag > 0 && (updates_ + l) % opt_.writeback_every == 0);
+  };
+
   int64_t next = 0;  // next streamed block to upload
   auto pump = [&](int64_t upto) {
     for (; next < static_cast<int64_t>(streamed.size()) && next <= upto; ++next) {
       const size_t s = slot(next);
       const int64_t l = streamed[next];
+      NodeShare* share = store_.shared(l);
       upload_.wait(slot_free_[s]);   // the slot's previous block is written back (or done)
       upload_.wait(host_ready_[l]);  // this block's last write-back reached the host
+      if (share) share->before_upload(l);  // ... also when another rank of the node wrote it
       if (opt_.timing) upload_.record(up_t[next].a, true);
       upload_.copy(slot_buf_[s], store_.buffer(l));
       if (opt_.timing) upload_.record(up_t[next].b, true);
       upload_.record(uploaded_[s]);
+      if (share) share->after_upload(l, upload_, writes_back(l));
       times_.uploaded_bytes += block_bytes();
     }
   };
@@ -102,12 +120,10 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
     catch_up(l, slot_w_[s], host_upto_[l], updates_ - (updates_ > 0 && src_applies_latest(l) ? 1 : 0));
     work(l, slot_w_[s]);
     if (opt_.timing) compute_.record(comp_t[k].b, true);
-    const int64_t lag = updates_ - host_upto_[l];
-    const bool write_back = mode == Mode::kFlush ? lag > 0
-                            : mode == Mode::kTrain
-                                ? lag >= opt_.writeback_every || (lag > 0 && (updates_ + l) % opt_.writeback_every == 0)
-                                : false;
-    if (write_back) {
+    NodeShare* share = store_.shared(l);
+    const bool write_back = writes_back(l);
+    if (write_back && store_.writer(l)) {
+      if (share) share->before_writeback(l);  // no rank of the node still uploads the old version
       compute_.record(computed_[s]);
       writeback_.wait(computed_[s]);
       if (opt_.timing) writeback_.record(wb_t[k].a, true);
@@ -115,11 +131,13 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
       if (opt_.timing) writeback_.record(wb_t[k].b, true);
       writeback_.record(host_ready_[l]);
       writeback_.record(slot_free_[s]);
-      host_upto_[l] = updates_;
+      if (share) share->after_writeback(l, writeback_);
       times_.written_bytes += block_bytes();
     } else {
-      compute_.record(slot_free_[s]);
+      compute_.record(slot_free_[s]);  // read only, or another rank of the node writes the block back
+      if (write_back) share->after_writeback(l, compute_);
     }
+    if (write_back) host_upto_[l] = updates_;  // by this rank or the block's owner on the node
     ++k;
     pump(k - 1 + nslots);  // into the slot this block just left
   }
@@ -190,6 +208,7 @@ void OffloadModel::for_each_block(const std::function<void(int64_t, const BlockW
   writeback_.synchronize();
   for (int64_t l = 0; l < cfg_.layers; ++l) {
     if (!resident_[l]) {
+      if (NodeShare* share = store_.shared(l)) share->wait_current(l);
       fn(l, store_.block(l));
       continue;
     }

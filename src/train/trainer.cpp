@@ -81,11 +81,13 @@ TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example
       micro.push_back(make_batch(ex, opt.batch).to(device));
       step_tokens += micro.back().tokens;
     }
+    const uint64_t sent_before = comm.bytes_sent();
     StepStats st = engine.step(step, micro, opt.lr.at(step));
     synchronize(device);
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     double global_tokens = static_cast<double>(step_tokens);
     comm.allreduce_sum(&global_tokens, 1);
+    const uint64_t step_bytes = comm.bytes_sent() - sent_before;  // the losses and the token count
     tokens += static_cast<int64_t>(global_tokens) / groups;  // each perturbation group sees the same data
     if (step == opt.start_step) sum.first_loss = st.loss;
     sum.last_loss = st.loss;
@@ -102,13 +104,17 @@ TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example
                {"tok_s", global_tokens / groups / dt},
                {"step_ms", dt * 1e3},
                {"peak_mem_mb", mem_mb},
+               {"bytes_sent", step_bytes},
                {"skipped", engine.skipped_steps()}});
     progress.update(step, "loss " + fmt("%.4f", st.loss) + " g " + fmt("%.3g", g) + " lr " + fmt("%.2g", st.lr) +
                               " " + fmt("%.0f", global_tokens / groups / dt) + " tok/s mem " +
                               fmt("%.0f", mem_mb) + " MB" + (st.skipped ? " (skipped)" : ""));
     if (on_step) on_step(st);
-    if (opt.checksum_every > 0 && comm.world() > 1 && (step + 1) % opt.checksum_every == 0)
+    if (opt.checksum_every > 0 && comm.world() > 1 && (step + 1) % opt.checksum_every == 0) {
+      const uint64_t before = comm.bytes_sent();
       check_replicas(model, comm, step);
+      log.write({{"step", step}, {"replicas_identical", true}, {"checksum_bytes", comm.bytes_sent() - before}});
+    }
     if (opt.eval_every > 0 && has_eval && (step + 1) % opt.eval_every == 0 && step + 1 < opt.steps) {
       progress.finish();
       run_eval(step + 1);

@@ -3,7 +3,7 @@
 // and every rank exits non-zero when a test failed on any rank.
 // Flags after GoogleTest's own:
 //   --backend=auto|mpi|nccl   which process group to test (ctest: mpi; the gpu test: nccl, which exits
-//                             77 = skipped without a CUDA device)
+//                             77 = skipped without a CUDA device per rank of the node)
 //   --local-rank-from-mpi     unset OMPI_COMM_WORLD_LOCAL_RANK/SLURM_LOCALID first, so the local rank
 //                             comes from MPI_Comm_split_type
 //   --crash=kill|throw|hang --crash-rank=R   a failure scenario instead of the tests (crash.cpp)
@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -72,8 +73,11 @@ int main(int argc, char** argv) {
   }
   if (const char* dir = std::getenv("ZO2_TEST_PID_DIR"))
     std::ofstream(std::string(dir) + "/" + std::to_string(getpid()) + ".pid") << getpid() << "\n";
-  if (options.backend == Backend::Nccl && cuda_device_count() == 0) {
-    std::fprintf(stderr, "zo2_mpi_tests: skipped: --backend=nccl needs a CUDA device\n");
+  // NCCL needs one GPU per rank of a node; mpirun says how many ranks this node has.
+  const long local_ranks = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE") ? std::atol(std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) : 1;
+  if (options.backend == Backend::Nccl && cuda_device_count() < std::max(1L, local_ranks)) {
+    std::fprintf(stderr, "zo2_mpi_tests: skipped: --backend=nccl needs a CUDA device per rank (%d for %ld ranks)\n",
+                 cuda_device_count(), local_ranks);
     return 77;
   }
   if (!crash.empty()) return test::run_crash(crash, crash_rank, options);
@@ -83,7 +87,8 @@ int main(int argc, char** argv) {
   // The multi-rank suites need mpirun; the SingleProcess suite needs its absence.
   const bool single = pg.backend() == Backend::Single;
   if (::testing::GTEST_FLAG(filter) == "*")
-    ::testing::GTEST_FLAG(filter) = single ? "-Collectives*:ProcessGroupPlacement*" : "-SingleProcess*";
+    ::testing::GTEST_FLAG(filter) =
+        single ? "-Collectives*:ProcessGroupPlacement*:MezoMultiRank*:SharedHostStore*" : "-SingleProcess*";
   if (pg.rank() != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());

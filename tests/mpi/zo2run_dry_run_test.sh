@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
 # launcher/zo2run --dry-run: the mpirun command it builds for typical launches, and its refusals.
 # Expected commands are written out here from the documented behaviour (docs/multi-node.md).
+# Hermetic: every case runs with a fake nvidia-smi first in PATH (none of the machine's GPUs count);
+# by default it lists no GPU, FAKE_GPUS=N makes it list N.
 # usage: zo2run_dry_run_test.sh PATH/TO/zo2run
 set -u
 zo2run=$1
 failed=0
 root_flag=""
 [ "$(id -u)" != 0 ] || root_flag=" --allow-run-as-root"
+fake=$(mktemp -d)
+hostfile=$(mktemp)
+trap 'rm -rf "$fake" "$hostfile"' EXIT
+cat >"$fake/nvidia-smi" <<'FAKE'
+#!/usr/bin/env bash
+# like `nvidia-smi -L`: one line per GPU; without GPUs the real one fails
+n=${FAKE_GPUS:-0}
+[ "$n" -gt 0 ] || { echo "No devices were found"; exit 6; }
+for ((i = 0; i < n; i++)); do echo "GPU $i: Fake GPU (UUID: GPU-$i)"; done
+FAKE
+chmod +x "$fake/nvidia-smi"
+PATH="$fake:$PATH"
 
 # expect NAME EXPECTED-COMMAND -- ZO2RUN-ARGS...   (environment: a clean one plus what env(1) sets)
 expect() {
@@ -39,8 +53,6 @@ refuse() {
   fi
 }
 
-hostfile=$(mktemp)
-trap 'rm -f "$hostfile"' EXIT
 printf '# two nodes\nnode1 slots=2\nnode2 slots=2\n\nnode1\n' >"$hostfile"
 
 x=(--exe /opt/zo2 --mpirun mpirun --dry-run)
@@ -63,6 +75,12 @@ expect oversubscribe_bind_and_mpi_args \
   "mpirun -np 3 --map-by ppr:3:node --bind-to core --oversubscribe$root_flag -x NCCL_NVLS_ENABLE=0 --mca btl self\\,vader /opt/zo2 train" -- \
   "$zo2run" "${x[@]}" --np 3 --oversubscribe --bind-to core --mpi-arg --mca --mpi-arg btl \
   --mpi-arg self,vader train
+expect gpus_from_nvidia_smi "mpirun -np 2 --map-by ppr:2:node $common /opt/zo2 train" -- \
+  FAKE_GPUS=2 "$zo2run" "${x[@]}" train
+expect np_within_nvidia_smi_gpus "mpirun -np 1 --map-by ppr:2:node $common /opt/zo2 train" -- \
+  FAKE_GPUS=2 "$zo2run" "${x[@]}" --np 1 train
+expect gpus_per_node_beats_nvidia_smi "mpirun -np 4 --map-by ppr:4:node $common /opt/zo2 train" -- \
+  FAKE_GPUS=2 "$zo2run" "${x[@]}" --gpus-per-node 4 train
 expect arguments_keep_spaces "mpirun -np 1 --map-by ppr:1:node $common /opt/zo2 train --name a\\ b" -- \
   "$zo2run" "${x[@]}" --ranks-per-node 1 -- train --name "a b"
 
@@ -70,6 +88,8 @@ refuse bad_count "--np 'two' is not a positive integer" -- "$zo2run" "${x[@]}" -
 refuse hosts_and_hostfile "not both" -- "$zo2run" "${x[@]}" --hosts a --hostfile "$hostfile" train
 refuse too_many_ranks "--np 5 is more than 2 node(s) x 2 ranks" -- "$zo2run" "${x[@]}" --hosts a,b --ranks-per-node 2 --np 5 train
 refuse host_slots "--hosts takes names only" -- "$zo2run" "${x[@]}" --hosts a:2 train
+refuse np_beyond_nvidia_smi_gpus "--np 3 is more than 1 node(s) x 2 ranks" -- \
+  FAKE_GPUS=2 "$zo2run" "${x[@]}" --np 3 train
 refuse unknown_option "unknown option '--gpus'" -- "$zo2run" "${x[@]}" --gpus 2 train
 
 [ "$failed" = 0 ] && echo PASS

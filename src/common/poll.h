@@ -1,5 +1,6 @@
-// The wait loop behind every collective: poll for completion against a deadline instead of blocking,
-// so that a rank whose peer hangs or died ends the job instead of waiting forever.
+// The wait loop behind every collective (comm/) and the node-shared host store (offload/): poll for
+// completion against a deadline instead of blocking, so that a rank whose peer hangs or died ends the
+// job instead of waiting forever.
 #pragma once
 
 #include <algorithm>
@@ -9,10 +10,11 @@
 namespace zo2 {
 
 // Calls done() until it returns true (-> true) or `timeout_s` passes (-> false). Spins briefly, then
-// sleeps a little longer each round (up to 1 ms) so waiting ranks leave the cores to the others (CI
-// runs 3 ranks on 2 cores); a few scalars per training step make the added latency irrelevant.
+// sleeps a little longer each round (up to `max_nap_us`) so waiting ranks leave the cores to the
+// others (CI runs 3 ranks on 2 cores); a few scalars per training step make the added latency
+// irrelevant. Waits inside the block pipeline pass a shorter nap.
 template <class Done>
-bool poll_until(double timeout_s, Done&& done) {
+bool poll_until(double timeout_s, Done&& done, int max_nap_us = 1000) {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
                                            std::chrono::duration<double>(timeout_s));
@@ -25,7 +27,7 @@ bool poll_until(double timeout_s, Done&& done) {
       std::this_thread::yield();
     } else {
       std::this_thread::sleep_for(nap);
-      nap = std::min(nap * 2, std::chrono::microseconds(1000));
+      nap = std::min(nap * 2, std::chrono::microseconds(max_nap_us));
     }
   }
 }
