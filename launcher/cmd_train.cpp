@@ -7,6 +7,7 @@
 #include "data/jsonl_dataset.h"
 #include "launcher/commands.h"
 #include "launcher/run_setup.h"
+#include "launcher/train_checkpoint.h"
 #include "text/tokenizer.h"
 #include "train/trainer.h"
 #include "zo/zo_model.h"
@@ -49,6 +50,7 @@ int cmd_train(const Args& args) {
   add_model_options(desc);
   add_offload_options(desc);
   add_train_options(desc);
+  add_checkpoint_options(desc);
   po::variables_map vm;
   if (!parse_options("train", args, desc, vm)) return 0;
 
@@ -58,6 +60,7 @@ int cmd_train(const Args& args) {
   Collectives& comm = *group;
   ModelSetup ms;
   ms.cuda_index = group->device();
+  RunFiles files = prepare_run_files(vm);  // checkpoints and resume: --model becomes the checkpoint
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const OptConfig& cfg = ms.cfg;
   JsonlOptions jo;
@@ -103,7 +106,9 @@ int cmd_train(const Args& args) {
     if (ms.streamed) std::cerr << format_plan(PlanInput{cfg, ms.storage, ms.compute}, ms.plan);
   }
   MezoEngine engine(*model, comm, mo, ms.compute);
-  TrainSummary s = train(engine, *model, train_set, eval_set, to, comm, ms.compute);
+  std::unique_ptr<RunCheckpointer> ckpt = start_run_files(files, ms, *model, engine, &to, train_set, comm);
+  TrainSummary s = train(engine, *model, train_set, eval_set, to, comm, ms.compute, ckpt ? ckpt->hook() : StepHook{});
+  if (ckpt) ckpt->finish();
   if (comm.rank() == 0) {
     std::cout << "trained " << s.steps << " steps in " << s.seconds << " s: loss " << s.first_loss << " -> "
               << s.last_loss << ", " << s.skipped << " skipped";

@@ -4,7 +4,11 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
+#include <vector>
+
+#include "common/error.h"
 
 namespace zo2::test {
 
@@ -16,6 +20,20 @@ double rel_l2(const at::Tensor& a, const at::Tensor& b);
 double max_abs(const at::Tensor& a, const at::Tensor& b);
 
 bool cuda_available();
+
+// `fn` throws zo2::Error with a one-line message containing every part.
+inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error; expected one mentioning " << parts.at(0);
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.find('\n'), std::string::npos) << "multi-line message: " << m;
+    for (const std::string& p : parts) EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' not in: " << m;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a non-zo2 exception: " << e.what();
+  }
+}
 
 }  // namespace zo2::test
 

@@ -10,6 +10,7 @@
 #include "io/checkpoint_save.h"
 #include "zo/init.h"
 #include "test_io_util.h"
+#include "zo/init.h"
 
 namespace zo2 {
 namespace {

@@ -36,20 +36,6 @@ inline std::string copy_data_dir(const std::string& rel, const std::string& tag)
   return dir;
 }
 
-// `fn` must throw zo2::Error (nothing else) with a one-line message containing every piece of `parts`.
-inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one mentioning " << parts.at(0);
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_EQ(m.find('\n'), std::string::npos) << "multi-line message: " << m;
-    for (const std::string& p : parts) EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' not in: " << m;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-zo2 exception: " << e.what();
-  }
-}
-
 inline std::map<std::string, at::Tensor> by_name(const OptConfig& cfg, OptWeights& w) {
   std::map<std::string, at::Tensor> m;
   for_each_param(cfg, w, [&](const ParamInfo& p, at::Tensor& t) { m[p.name] = t; });
