@@ -13,6 +13,7 @@ namespace zo2::cli {
 namespace {
 const Command kCommands[] = {
     {"train", "fine-tune an OPT model with MeZO-SGD", cmd_train},
+    {"eval", "accuracy or F1 of a model on a MeZO task or custom data", cmd_eval},
     {"plan", "GPU/host memory per component and predicted step time", cmd_plan},
     {"inspect", "load a checkpoint directory and describe it", cmd_inspect},
     {"tokenize", "print the token ids of each input line (--decode: the text of id lines)", cmd_tokenize},

@@ -9,6 +9,7 @@
 
 #include "common/collectives.h"
 #include "common/device.h"
+#include "common/profile.h"
 #include "common/error.h"
 #include "data/example.h"
 #include "kernels/zo_kernels.h"
@@ -103,6 +104,7 @@ int cmd_bench(const Args& args) {
   if (off) off->reset_times();
   std::vector<double> times;
   int64_t used = 0;
+  profile_reset();
   for (int64_t i = 0; i < vm["steps"].as<int64_t>(); ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     engine.step(step++, {batch}, lr);
@@ -110,6 +112,7 @@ int cmd_bench(const Args& args) {
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     used = std::max(used, device_used_bytes(dev));
   }
+  const std::map<std::string, double> phases = profile_report();
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
   const double step_ms = sorted[sorted.size() / 2];
@@ -182,6 +185,14 @@ int cmd_bench(const Args& args) {
   if (r.contains("kernel_ms"))
     std::printf("  fused update+perturb kernels alone: %.2f ms per step (%.0f GB/s; device copy %.0f GB/s)\n",
                 r["kernel_ms"].get<double>(), r["kernel_gbps"].get<double>(), pi.hbm_gbps);
+  if (!phases.empty()) {
+    std::printf("  GPU time per step by phase (ZO2_PROFILE):");
+    for (const auto& [name, ms] : phases) {
+      std::printf(" %s %.2f ms", name.c_str(), ms / static_cast<double>(times.size()));
+      r["phase_ms"][name] = ms / static_cast<double>(times.size());
+    }
+    std::printf("\n");
+  }
   if (r.contains("busy_upload"))
     std::printf("  queue busy fractions over 2 steps: upload %.2f, compute (streamed blocks) %.2f, write-back %.2f\n",
                 r["busy_upload"].get<double>(), r["busy_compute_streamed_blocks"].get<double>(),

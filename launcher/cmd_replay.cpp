@@ -36,8 +36,9 @@ std::unique_ptr<ZoModel> build_base(const po::variables_map& vm, const std::stri
   for (const std::string& s : Args{"--device", vm["device"].as<std::string>(), "--dtype", "f32", "--storage-dtype", st})
     a.push_back(s);
   for (const char* o : {"offload", "overlap"}) a.insert(a.end(), {std::string("--") + o, vm[o].as<bool>() ? "true" : "false"});
-  a.insert(a.end(), {"--gpu-memory-budget", std::to_string(vm["gpu-memory-budget"].as<double>()), "--prefetch",
-                     std::to_string(vm["prefetch"].as<int64_t>())});
+  for (const char* o : {"prefetch", "writeback-every"})
+    a.insert(a.end(), {std::string("--") + o, std::to_string(vm[o].as<int64_t>())});
+  a.insert(a.end(), {"--gpu-memory-budget", std::to_string(vm["gpu-memory-budget"].as<double>())});
   po::options_description desc;
   add_model_options(desc);
   add_offload_options(desc);

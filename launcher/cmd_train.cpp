@@ -1,5 +1,6 @@
-#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "comm/dist.h"
 #include "common/collectives.h"
@@ -7,8 +8,8 @@
 #include "data/jsonl_dataset.h"
 #include "launcher/commands.h"
 #include "launcher/run_setup.h"
+#include "launcher/task_setup.h"
 #include "launcher/train_checkpoint.h"
-#include "text/tokenizer.h"
 #include "train/trainer.h"
 #include "zo/zo_model.h"
 
@@ -18,9 +19,8 @@ namespace {
 
 void add_train_options(po::options_description& d) {
   d.add_options()
-      ("data", po::value<std::string>()->required(), "training set (JSON lines, see docs/data.md)")
-      ("eval-data", po::value<std::string>(), "evaluation set (JSON lines)")
-      ("tokenizer", po::value<std::string>(), "tokenizer directory for text data (default: the model directory)")
+      ("data", po::value<std::string>(), "training set as custom JSON lines (docs/data.md); or --task")
+      ("eval-data", po::value<std::string>(), "evaluation set for --data (JSON lines)")
       ("steps", po::value<int64_t>()->default_value(1000), "training steps")
       ("batch-size", po::value<int64_t>()->default_value(16), "examples per rank per micro-batch")
       ("micro-batches", po::value<int64_t>()->default_value(1), "micro-batches per step (gradient accumulation)")
@@ -40,7 +40,29 @@ void add_train_options(po::options_description& d) {
       ("backend", po::value<std::string>()->default_value("auto"), "auto, single, mpi or nccl (multi-rank runs: zo2run)")
       ("perturbation-parallel", po::value<int64_t>()->default_value(1),
        "P groups of ranks perturb along different directions (P = ranks: pure perturbation parallel; 1: pure data parallel)")
-      ("checksum-every", po::value<int64_t>()->default_value(100), "compare weight checksums across ranks every N steps");
+      ("checksum-every", po::value<int64_t>()->default_value(100), "compare weight checksums across ranks every N steps")
+      ("dry-run", po::bool_switch(), "print the resolved settings (run file and command line) and stop");
+}
+
+// MeZO's tasks (docs/tasks.md): sampling as MeZO's run.py, dev evaluation, the final test evaluation.
+void add_task_train_options(po::options_description& d) {
+  d.add_options()
+      ("train-file", po::value<std::string>(), "with --task: the train split as JSON lines (scripts/export_task.py)")
+      ("eval-file", po::value<std::string>(), "with --task: the validation split, MeZO's test set")
+      ("num-train", po::value<int64_t>()->default_value(1000), "training examples drawn from --train-file")
+      ("num-dev", po::value<int64_t>(), "dev examples drawn after them (default: mezo.sh's, 500; CB and Copa 100)")
+      ("num-eval", po::value<int64_t>()->default_value(1000), "test examples drawn from --eval-file (0: all)")
+      ("train-set-seed", po::value<int64_t>()->default_value(0), "seed of the train/dev/test draws (MeZO's train_set_seed)")
+      ("train-as-classification", po::value<bool>(), "loss over all candidates (default: mezo.sh's; false for Copa, ReCoRD, SQuAD, DROP)")
+      ("select-best", po::value<std::string>()->default_value("loss"), "best dev evaluation by 'loss' (MeZO) or 'metric' (accuracy/F1)")
+      ("results", po::value<std::string>(), "with --task: write test and dev metrics as JSON to this file");
+}
+
+nlohmann::json metrics_json(const EvalMetrics& m, const std::string& prefix) {
+  nlohmann::json j = {{prefix + "loss", m.loss}, {prefix + "examples", m.examples}};
+  if (m.accuracy >= 0) j[prefix + "accuracy"] = m.accuracy;
+  if (m.f1 >= 0) j[prefix + "f1"] = m.f1;
+  return j;
 }
 
 }  // namespace
@@ -50,9 +72,22 @@ int cmd_train(const Args& args) {
   add_model_options(desc);
   add_offload_options(desc);
   add_train_options(desc);
+  add_task_options(desc);
+  add_task_train_options(desc);
   add_checkpoint_options(desc);
   po::variables_map vm;
   if (!parse_options("train", args, desc, vm)) return 0;
+  if (vm["dry-run"].as<bool>()) {
+    std::cout << describe(vm);
+    return 0;
+  }
+  const bool task_run = vm.count("task") > 0;
+  ZO2_REQUIRE(task_run != (vm.count("data") > 0), "zo2 train: give --data FILE (custom JSON lines) or --task NAME");
+  ZO2_REQUIRE(!task_run || (vm.count("train-file") && !vm.count("eval-data")),
+              "zo2 train: --task reads --train-file (and --eval-file), not --data/--eval-data");
+  const std::string select = vm["select-best"].as<std::string>();
+  ZO2_REQUIRE(select == "loss" || select == "metric", "option --select-best: invalid value '", select,
+              "' (loss or metric)");
 
   DistOptions dopt;
   dopt.backend = parse_backend(vm["backend"].as<std::string>(), "--backend");
@@ -63,25 +98,36 @@ int cmd_train(const Args& args) {
   RunFiles files = prepare_run_files(vm);  // checkpoints and resume: --model becomes the checkpoint
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const OptConfig& cfg = ms.cfg;
-  JsonlOptions jo;
-  jo.bos_id = cfg.bos_token_id;
-  jo.vocab_size = cfg.vocab_size;
-  std::shared_ptr<Tokenizer> tok;
-  const std::string tok_dir = vm.count("tokenizer") ? vm["tokenizer"].as<std::string>() : ms.source;
-  if (!tok_dir.empty() && std::filesystem::exists(tok_dir + "/vocab.json")) {
-    tok = std::make_shared<Tokenizer>(tok_dir, TokenizerOptions{std::nullopt, false});
-    jo.encode = [tok](const std::string& text) { return tok->encode(text); };
+  const int64_t max_length = std::min(vm["max-length"].as<int64_t>(), cfg.max_positions);
+  TaskSetup ts = make_task_setup(vm, ms, max_length, vm["eval-batch-size"].as<int64_t>());
+  std::vector<Example> train_set, eval_set;
+  TaskSplits splits;
+  std::vector<TaskExample> test;
+  if (task_run) {
+    const Task& task = *ts.task;
+    if (vm.count("train-as-classification")) ts.eval.train_as_classification = vm["train-as-classification"].as<bool>();
+    const uint32_t seed = sampling_seed(vm, "train-set-seed");
+    const int64_t num_dev = vm.count("num-dev") ? vm["num-dev"].as<int64_t>() : task.num_dev;
+    splits = load_train_dev(task, vm["train-file"].as<std::string>(), vm["num-train"].as<int64_t>(), num_dev, seed,
+                            ts.encode, ts.encoding);
+    ZO2_REQUIRE(!splits.train.empty(), "zo2 train: no training examples left after the dev set");
+    train_set = train_forms(splits.train, ts.eval.train_as_classification);
+    if (vm.count("eval-file")) {
+      const int64_t n = vm["num-eval"].as<int64_t>();
+      test = load_task_file(task, vm["eval-file"].as<std::string>(), n > 0 ? n : -1, seed, ts.encode, ts.encoding);
+    }
+  } else {
+    const JsonlOptions jo = jsonl_options(ts, ms);
+    train_set = load_jsonl(vm["data"].as<std::string>(), jo);
+    if (vm.count("eval-data")) eval_set = load_jsonl(vm["eval-data"].as<std::string>(), jo);
   }
-  std::vector<Example> train_set = load_jsonl(vm["data"].as<std::string>(), jo);
-  std::vector<Example> eval_set;
-  if (vm.count("eval-data")) eval_set = load_jsonl(vm["eval-data"].as<std::string>(), jo);
 
   TrainOptions to;
   to.steps = vm["steps"].as<int64_t>();
   to.batch_size = vm["batch-size"].as<int64_t>();
   to.micro_batches = vm["micro-batches"].as<int64_t>();
   to.batch.pad_id = cfg.pad_token_id;
-  to.batch.max_len = std::min(vm["max-length"].as<int64_t>(), cfg.max_positions);
+  to.batch.max_len = max_length;
   to.lr.kind = parse_lr_kind(vm["schedule"].as<std::string>());
   to.lr.base = vm["lr"].as<double>();
   to.lr.warmup = vm["warmup"].as<int64_t>();
@@ -105,18 +151,47 @@ int cmd_train(const Args& args) {
     std::cerr << "zo2 train\n" << describe(vm);
     if (ms.streamed) std::cerr << format_plan(PlanInput{cfg, ms.storage, ms.compute}, ms.plan);
   }
+  to.best_by_metric = select == "metric";
+  if (task_run && !splits.dev.empty())
+    to.dev_eval = [&] { return evaluate_task(*model, *ts.task, splits.dev, ts.eval, comm); };
+  // to.on_best_dev: the checkpoint writer keeps the best dev checkpoint here (not in this build).
+
   MezoEngine engine(*model, comm, mo, ms.compute);
   std::unique_ptr<RunCheckpointer> ckpt = start_run_files(files, ms, *model, engine, &to, train_set, comm);
   TrainSummary s = train(engine, *model, train_set, eval_set, to, comm, ms.compute, ckpt ? ckpt->hook() : StepHook{});
   if (ckpt) ckpt->finish();
+  nlohmann::json res;
+  if (task_run && !test.empty()) {
+    // MeZO evaluates the best dev checkpoint here; without a checkpoint writer these are the last weights.
+    const EvalMetrics t = evaluate_task(*model, *ts.task, test, ts.eval, comm);
+    res = metrics_json(t, "");
+    res["task"] = ts.task->name;
+    res["weights"] = "last";
+  }
+  if (s.best_step >= 0) {
+    res.update(metrics_json(s.final_eval, "dev_"));
+    res["best_dev_step"] = s.best_step;
+  }
   if (comm.rank() == 0) {
     std::cout << "trained " << s.steps << " steps in " << s.seconds << " s: loss " << s.first_loss << " -> "
               << s.last_loss << ", " << s.skipped << " skipped";
     if (s.final_eval.examples > 0) {
-      std::cout << "; eval loss " << s.final_eval.loss;
+      std::cout << "; " << (task_run ? "dev" : "eval") << " loss " << s.final_eval.loss;
       if (s.final_eval.accuracy >= 0) std::cout << ", accuracy " << s.final_eval.accuracy;
+      if (s.final_eval.f1 >= 0) std::cout << ", F1 " << s.final_eval.f1;
+      std::cout << " (best at step " << s.best_step << ")";
+    }
+    if (res.contains("examples")) {
+      std::cout << "; test " << ts.task->metric() << " " << res[ts.task->metric()].get<double>() << " on "
+                << res["examples"].get<int64_t>() << " examples";
     }
     std::cout << "\n";
+    if (vm.count("results")) {
+      const std::string path = vm["results"].as<std::string>();
+      std::ofstream out(path);
+      ZO2_REQUIRE(out.good(), path, ": cannot write");
+      out << res.dump(2) << "\n";
+    }
   }
   return 0;
 }

@@ -13,6 +13,7 @@ struct Command {
 
 int cmd_inspect(const Args& args);   // load a checkpoint and describe it
 int cmd_train(const Args& args);     // MeZO fine-tuning
+int cmd_eval(const Args& args);      // accuracy or F1 of a model on a task
 int cmd_plan(const Args& args);      // memory and time plan for a model and GPU budget
 int cmd_tokenize(const Args& args);  // token ids of text lines, or text of id lines
 int cmd_convert(const Args& args);   // rewrite a checkpoint as safetensors in another dtype

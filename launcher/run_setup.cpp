@@ -25,7 +25,9 @@ void add_offload_options(po::options_description& desc) {
       ("offload", po::value<bool>()->default_value(false), "stream every decoder block from host memory (ZO2)")
       ("gpu-memory-budget", po::value<double>()->default_value(0), "GB of GPU memory: keep as many blocks resident as fit, stream the rest")
       ("prefetch", po::value<int64_t>()->default_value(1), "streamed blocks uploaded ahead of the computing one")
-      ("overlap", po::value<bool>()->default_value(true), "copies on their own queues (false: the same schedule serially)");
+      ("overlap", po::value<bool>()->default_value(true), "copies on their own queues (false: the same schedule serially)")
+      ("writeback-every", po::value<int64_t>()->default_value(4),
+       "write a streamed block back every N updates; missed updates are re-applied after upload (same bits)");
 }
 
 at::ScalarType parse_dtype(const std::string& option, const std::string& v) {
@@ -83,6 +85,7 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
   OffloadOptions oo;
   oo.prefetch = pi.prefetch;
   oo.overlap = vm["overlap"].as<bool>();
+  oo.writeback_every = vm["writeback-every"].as<int64_t>();
   oo.resident = m->plan.resident;
   return std::make_unique<OffloadModel>(m->cfg, std::move(outer), std::move(store), m->device, oo);
 }

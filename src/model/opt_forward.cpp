@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "common/profile.h"
 
 namespace zo2 {
 
@@ -37,6 +38,7 @@ at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::T
   at::Tensor x3 = x.reshape({nb, -1, shape.back()});
   at::Tensor y;
   src.mat(id, w, [&](int64_t b0, const at::Tensor& W) {
+    PhaseScope phase("gemm", x.device());
     const int64_t g = W.size(0);
     if (g == 1 && nb == 1) {
       y = at::linear(x3[0], W[0], b.defined() ? b[0] : at::Tensor()).unsqueeze(0);
@@ -54,6 +56,7 @@ at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::T
 }
 
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  PhaseScope phase("layernorm", x.device());
   const int64_t nb = w.size(0), H = w.size(1);
   if (nb == 1) return at::layer_norm(x, {H}, w[0], b[0], 1e-5);
   std::vector<int64_t> bshape(x.dim(), 1);
@@ -64,8 +67,9 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                      const AttnMask& mask) {
-  const int64_t nb = q.size(0), B = q.size(1), T = q.size(2), H = q.size(3), hd = H / heads;
-  auto split = [&](const at::Tensor& t) { return t.reshape({nb * B, T, heads, hd}).transpose(1, 2); };
+  const int64_t nb = q.size(0), B = q.size(1), T = q.size(2), Tk = k.size(2), H = q.size(3), hd = H / heads;
+  PhaseScope phase("attention", q.device());
+  auto split = [&](const at::Tensor& t) { return t.reshape({nb * B, t.size(2), heads, hd}).transpose(1, 2); };
   at::Tensor Q = split(q), K = split(k), V = split(v), o;
 #if TORCH_VERSION_MAJOR >= 2
   if (mask.use_sdpa) {
@@ -78,9 +82,9 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   }
 #endif
   at::Tensor s = at::matmul(Q, K.transpose(-1, -2));
-  s = s.to(at::promote_types(s.scalar_type(), at::kFloat)).view({nb, B, heads, T, T});
+  s = s.to(at::promote_types(s.scalar_type(), at::kFloat)).view({nb, B, heads, T, Tk});
   at::Tensor p = at::softmax(s + mask.additive.unsqueeze(0), -1).to(q.scalar_type());
-  o = at::matmul(p.view({nb * B, heads, T, T}), V);
+  o = at::matmul(p.view({nb * B, heads, T, Tk}), V);
   return o.transpose(1, 2).reshape({nb, B, T, H});
 }
 
@@ -94,7 +98,7 @@ at::Tensor embed_forward(const OptConfig& cfg, const OuterWeights& w, ParamSourc
 }
 
 at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t layer, const at::Tensor& x,
-                         const AttnMask& mask, ParamSource& src, const Trace* trace) {
+                         const AttnMask& mask, ParamSource& src, const Trace* trace, const AttentionFn* attn) {
   auto tap = [&](const char* name, const at::Tensor& t) {
     if (trace) (*trace)(name, layer, t);
   };
@@ -113,7 +117,7 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
   at::Tensor k = lin(h, 0);
   at::Tensor v = lin(h, 2);
   at::Tensor q = lin(h, 4) * scaling;
-  at::Tensor a = attention(q, k, v, cfg.heads, mask);
+  at::Tensor a = attn ? (*attn)(q, k, v) : attention(q, k, v, cfg.heads, mask);
   tap("attn", a);
   at::Tensor r = x + lin(a, 6);
   if (!cfg.pre_ln) r = ln(r, 8);
@@ -191,6 +195,7 @@ at::Tensor target_logprobs(const OptConfig& cfg, const OuterWeights& w, ParamSou
     int64_t chunk = chunk_rows;
     if (chunk <= 0)  // keep each chunk's fp32 logits near 128 MiB
       chunk = std::max<int64_t>(1, (int64_t(128) << 20) / (4 * g * cfg.vocab_size));
+    PhaseScope phase("head", hidden.device());
     for (int64_t s = 0; s < N; s += chunk) {
       const int64_t c = std::min(chunk, N - s);
       at::Tensor logits = head_logits(h.narrow(0, b0, g).narrow(1, s, c), W);

@@ -33,15 +33,21 @@ using Trace = std::function<void(const std::string&, int64_t, const at::Tensor&)
 // y = x W^T + b for x [nb, ..., in]; W is parameter `id` (stored as `w`), b [nb, out] or undefined.
 at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::Tensor& b, const at::Tensor& x);
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);  // w, b: [nb, H]
+// q [nb, B, Tq, H]; k, v [nb, B, Tk, H] with Tk >= Tq (Tk > Tq: keys from a KV cache, and `mask` is then
+// [B, 1, Tq, Tk] with no_padding false, as SDPA's is_causal would align the queries to the first keys).
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                      const AttnMask& mask);
+// A block's attention given q (already scaled), k and v; generation passes one that keeps a KV cache.
+using AttentionFn = std::function<at::Tensor(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v)>;
 
 // --- model pieces, in the order the offload pipeline calls them ---
 // Token + position embeddings (+ project_in): [nb, B, T, H].
 at::Tensor embed_forward(const OptConfig& cfg, const OuterWeights& w, ParamSource& src, const at::Tensor& ids,
                          const AttnMask& mask);
+// `attn` replaces attention(q, k, v, heads, mask) when given.
 at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t layer, const at::Tensor& x,
-                         const AttnMask& mask, ParamSource& src, const Trace* trace = nullptr);
+                         const AttnMask& mask, ParamSource& src, const Trace* trace = nullptr,
+                         const AttentionFn* attn = nullptr);
 // Final LayerNorm (pre-LN) and project_out: [nb, B, T, E].
 at::Tensor final_forward(const OptConfig& cfg, const OuterWeights& w, ParamSource& src, const at::Tensor& x);
 

@@ -1,7 +1,7 @@
 #include "offload/host_store.h"
 
 #include "common/error.h"
-#include "offload/device_queue.h"
+#include "common/device_queue.h"
 
 namespace zo2 {
 

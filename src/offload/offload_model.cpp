@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "zo/perturbation.h"
 
 namespace zo2 {
 
@@ -10,9 +11,11 @@ OffloadModel::OffloadModel(OptConfig cfg, OuterWeights outer, HostStore store, c
                            OffloadOptions opt)
     : cfg_(std::move(cfg)), outer_(std::move(outer)), store_(std::move(store)), device_(device), opt_(std::move(opt)),
       resident_(cfg_.layers, false), resident_buf_(cfg_.layers), resident_w_(cfg_.layers), host_ready_(cfg_.layers),
+      host_upto_(cfg_.layers, 0),
       compute_(Queue::current(device)), upload_(opt_.overlap ? Queue::side(device) : compute_),
       writeback_(opt_.overlap ? Queue::side(device) : compute_) {
   ZO2_REQUIRE(opt_.prefetch >= 0, "prefetch depth must be >= 0, got ", opt_.prefetch);
+  ZO2_REQUIRE(opt_.writeback_every >= 1, "write-back interval must be >= 1, got ", opt_.writeback_every);
   const at::TensorOptions dev = at::TensorOptions().dtype(at::kByte).device(device_);
   for (int64_t l : opt_.resident) {
     ZO2_REQUIRE(l >= 0 && l < cfg_.layers, "resident layer ", l, " out of range (", cfg_.layers, " layers)");
@@ -33,8 +36,25 @@ OffloadModel::OffloadModel(OptConfig cfg, OuterWeights outer, HostStore store, c
   computed_.resize(n);
 }
 
+void OffloadModel::note_update(const ParamSource& src) {
+  auto* zp = dynamic_cast<const ZoParams*>(&src);
+  if (!zp || zp->pending().empty() || (updates_ > 0 && zp->pending().key == last_key_)) return;
+  history_.push_back(zp->pending());
+  last_key_ = zp->pending().key;
+  ++updates_;
+}
+
+void OffloadModel::catch_up(int64_t layer, BlockWeights& w, int64_t from, int64_t to) {
+  for (int64_t u = from; u < to; ++u) {
+    const Update& up = history_.at(static_cast<size_t>(u - history_base_));
+    for (int s = 0; s < BlockWeights::kSlots; ++s)
+      update_perturb(w.slot(s), block_param_id(layer, s), &up, nullptr, 0, 0, at::Tensor());
+  }
+}
+
 void OffloadModel::pass(const std::function<bool(int64_t)>& want,
-                        const std::function<void(int64_t, BlockWeights&)>& work, bool write_back) {
+                        const std::function<void(int64_t, BlockWeights&)>& work, Mode mode,
+                        const std::function<bool(int64_t)>& src_applies_latest) {
   std::vector<int64_t> streamed;  // layers of this pass that come through the slots
   for (int64_t l = 0; l < cfg_.layers; ++l)
     if (want(l) && !resident_[l]) streamed.push_back(l);
@@ -77,8 +97,16 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
     const size_t s = slot(k);
     compute_.wait(uploaded_[s]);
     if (opt_.timing) compute_.record(comp_t[k].a, true);
+    // The host copy may lag: re-apply the updates it misses (all but the newest when the work
+    // applies that one itself).
+    catch_up(l, slot_w_[s], host_upto_[l], updates_ - (updates_ > 0 && src_applies_latest(l) ? 1 : 0));
     work(l, slot_w_[s]);
     if (opt_.timing) compute_.record(comp_t[k].b, true);
+    const int64_t lag = updates_ - host_upto_[l];
+    const bool write_back = mode == Mode::kFlush ? lag > 0
+                            : mode == Mode::kTrain
+                                ? lag >= opt_.writeback_every || (lag > 0 && (updates_ + l) % opt_.writeback_every == 0)
+                                : false;
     if (write_back) {
       compute_.record(computed_[s]);
       writeback_.wait(computed_[s]);
@@ -87,6 +115,7 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
       if (opt_.timing) writeback_.record(wb_t[k].b, true);
       writeback_.record(host_ready_[l]);
       writeback_.record(slot_free_[s]);
+      host_upto_[l] = updates_;
       times_.written_bytes += block_bytes();
     } else {
       compute_.record(slot_free_[s]);
@@ -94,33 +123,59 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
     ++k;
     pump(k - 1 + nslots);  // into the slot this block just left
   }
+  // Forget updates every host copy has.
+  int64_t oldest = updates_;
+  for (int64_t l = 0; l < cfg_.layers; ++l)
+    if (!resident_[l]) oldest = std::min(oldest, host_upto_[l]);
+  while (history_base_ < oldest) {
+    history_.erase(history_.begin());
+    ++history_base_;
+  }
   if (opt_.timing) {
     for (size_t i = 0; i < streamed.size(); ++i) {
       times_.upload_ms += Marker::elapsed_ms(up_t[i].a, up_t[i].b);
       times_.compute_ms += Marker::elapsed_ms(comp_t[i].a, comp_t[i].b);
-      if (write_back) times_.writeback_ms += Marker::elapsed_ms(wb_t[i].a, wb_t[i].b);
+      if (wb_t[i].b.recorded()) times_.writeback_ms += Marker::elapsed_ms(wb_t[i].a, wb_t[i].b);
     }
     ++times_.passes;
   }
 }
 
 at::Tensor OffloadModel::logprobs(ParamSource& src, const Batch& batch) {
+  note_update(src);
+  auto* zp = dynamic_cast<ZoParams*>(&src);
+  // A ZO forward's first touch of a block applies the newest update itself.
+  auto applies = [&](int64_t l) { return zp && !zp->pending().empty() && !zp->touched(block_param_id(l, 0)); };
   at::Tensor x = embed_forward(cfg_, outer_, src, batch.ids, batch.attn);
   pass([](int64_t) { return true; },
        [&](int64_t l, BlockWeights& w) { x = block_forward(cfg_, w, l, x, batch.attn, src); },
-       src.writes_weights());
+       src.writes_weights() ? Mode::kTrain : Mode::kRead, applies);
   at::Tensor h = final_forward(cfg_, outer_, src, x);
   return target_logprobs(cfg_, outer_, src, h, batch.targets);
 }
 
+void OffloadModel::visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) {
+  pass([](int64_t) { return true; }, [&](int64_t l, BlockWeights& w) { fn(l, w); }, /*write_back=*/false);
+}
+
 void OffloadModel::flush(ZoParams& src) {
+  note_update(src);
   for (int id = 0; id < OuterWeights::kSlots; ++id)
     if (outer_.slot(id).defined()) src.flush(id, outer_.slot(id));
-  pass([&](int64_t l) { return !src.touched(block_param_id(l, 0)); },
+  auto untouched = [&](int64_t l) { return !src.touched(block_param_id(l, 0)); };
+  auto applies = [&](int64_t l) { return !src.pending().empty() && untouched(l); };
+  // Blocks this step has not touched (all of them after MezoEngine::flush) are streamed once: caught
+  // up, updated, written back.
+  pass(untouched,
        [&](int64_t l, BlockWeights& w) {
          for (int s = 0; s < BlockWeights::kSlots; ++s) src.flush(block_param_id(l, s), w.slot(s));
        },
-       /*write_back=*/true);
+       Mode::kFlush, applies);
+}
+
+void OffloadModel::sync_host() {
+  pass([&](int64_t l) { return !resident_[l] && host_upto_[l] < updates_; }, [](int64_t, BlockWeights&) {},
+       Mode::kFlush, [](int64_t) { return false; });
 }
 
 std::vector<uint64_t> OffloadModel::checksums() {
@@ -130,6 +185,7 @@ std::vector<uint64_t> OffloadModel::checksums() {
 }
 
 void OffloadModel::for_each_block(const std::function<void(int64_t, const BlockWeights&)>& fn) {
+  sync_host();
   writeback_.synchronize();
   for (int64_t l = 0; l < cfg_.layers; ++l) {
     if (!resident_[l]) {

@@ -9,7 +9,7 @@
 #include <functional>
 #include <vector>
 
-#include "offload/device_queue.h"
+#include "common/device_queue.h"
 #include "offload/host_store.h"
 #include "zo/zo_model.h"
 
@@ -20,6 +20,10 @@ struct OffloadOptions {
   bool overlap = true;            // false: the same schedule on one queue (reference for tests)
   std::vector<int64_t> resident;  // layers that stay on the GPU
   bool timing = false;            // measure per-queue busy time (benchmarks)
+  // Write a streamed block back every this many updates (staggered over the layers); in between the
+  // host copy is stale and the missed updates are re-applied after upload (same kernel, same bits).
+  // Saves PCIe write-back traffic, which otherwise slows the uploads sharing the link.
+  int64_t writeback_every = 1;
 };
 
 struct QueueTimes {
@@ -37,13 +41,17 @@ class OffloadModel final : public ZoModel {
   void flush(ZoParams& src) override;
   at::Device device() const override { return device_; }
   const OptConfig& config() const override { return cfg_; }
+  const OuterWeights& outer_weights() const override { return outer_; }
+  void visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) override;
   std::vector<uint64_t> checksums() override;
 
   const OuterWeights& outer() const { return outer_; }
   bool resident(int64_t layer) const { return resident_[layer]; }
   int64_t slots() const { return static_cast<int64_t>(slot_buf_.size()); }
   int64_t block_bytes() const { return store_.layout().bytes; }
-  // Every block as CPU tensors (host buffer, or a copy of a resident block), in layer order.
+  // Brings every lagging host copy up to date (lazy write-back).
+  void sync_host();
+  // Every block as CPU tensors (host buffer, or a copy of a resident block), in layer order; current.
   void for_each_block(const std::function<void(int64_t layer, const BlockWeights& cpu)>& fn);
   // Busy time per queue since the last reset (needs OffloadOptions::timing).
   QueueTimes times() const { return times_; }
@@ -52,10 +60,18 @@ class OffloadModel final : public ZoModel {
   void set_timing(bool on) { opt_.timing = on; }
 
  private:
+  enum class Mode { kRead, kTrain, kFlush };
   // Runs `work` on each layer `want` accepts, in order, with its weights on the device: resident
-  // blocks in place, streamed ones through the slots (written back when `write_back`).
+  // blocks in place, streamed ones through the slots. kRead never writes back; kTrain writes a block
+  // back when it is writeback_every updates ahead of its host copy; kFlush whenever it is ahead.
+  // `src_applies_latest(l)`: the work itself applies the newest recorded update to layer l (a ZO
+  // forward's first touch), so the catch-up after upload stops one short.
   void pass(const std::function<bool(int64_t)>& want, const std::function<void(int64_t, BlockWeights&)>& work,
-            bool write_back);
+            Mode mode, const std::function<bool(int64_t)>& src_applies_latest);
+  // Records the pending update of `src` (if new) in the history of updates not yet in every host copy.
+  void note_update(const ParamSource& src);
+  // Applies history updates [from, to) to block `layer` (in a slot) with the update-only kernel.
+  void catch_up(int64_t layer, BlockWeights& w, int64_t from, int64_t to);
 
   OptConfig cfg_;
   OuterWeights outer_;
@@ -70,6 +86,11 @@ class OffloadModel final : public ZoModel {
   std::vector<Marker> slot_free_, uploaded_, computed_;
   std::vector<Marker> host_ready_;  // per layer: its last write-back finished
   int64_t cursor_ = 0;              // next slot, round robin across passes
+  std::vector<Update> history_;     // updates history_base_ .. updates_ - 1
+  int64_t history_base_ = 0;
+  int64_t updates_ = 0;             // updates recorded so far
+  uint64_t last_key_ = 0;
+  std::vector<int64_t> host_upto_;  // per layer: the host copy holds updates [0, host_upto_)
   Queue compute_, upload_, writeback_;
   QueueTimes times_;
 };

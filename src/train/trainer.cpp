@@ -45,17 +45,27 @@ TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example
   Progress progress(opt.steps, opt.start_step, root && opt.progress, opt.log_every);
   const at::Device device = model.device();
 
+  TrainSummary sum;
+  const bool has_eval = opt.dev_eval || !eval_set.empty();
   auto run_eval = [&](int64_t step) {
     engine.flush();
-    EvalMetrics m = evaluate(model, eval_set, opt.batch, opt.eval_batch_size, compute_dtype, comm);
-    nlohmann::json rec = {{"step", step}, {"eval_loss", m.loss}, {"eval_examples", m.examples}};
+    EvalMetrics m = opt.dev_eval ? opt.dev_eval()
+                                 : evaluate(model, eval_set, opt.batch, opt.eval_batch_size, compute_dtype, comm);
+    const EvalMetrics& best = sum.best_eval;
+    const bool better = sum.best_step < 0 || (opt.best_by_metric ? m.metric() > best.metric() : m.loss < best.loss);
+    nlohmann::json rec = {{"step", step}, {"eval_loss", m.loss}, {"eval_examples", m.examples}, {"best", better}};
     if (m.accuracy >= 0) rec["eval_accuracy"] = m.accuracy;
+    if (m.f1 >= 0) rec["eval_f1"] = m.f1;
     log.write(rec);
+    if (better) {
+      sum.best_eval = m;
+      sum.best_step = step;
+      if (opt.on_best_dev) opt.on_best_dev(step, m);
+    }
     if (on_eval) on_eval(step, m);
     return m;
   };
 
-  TrainSummary sum;
   int64_t tokens = 0;
   const auto t0 = std::chrono::steady_clock::now();
   reset_peak_memory(device);
@@ -98,7 +108,7 @@ TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example
     if (on_step) on_step(st);
     if (opt.checksum_every > 0 && comm.world() > 1 && (step + 1) % opt.checksum_every == 0)
       check_replicas(model, comm, step);
-    if (opt.eval_every > 0 && !eval_set.empty() && (step + 1) % opt.eval_every == 0 && step + 1 < opt.steps) {
+    if (opt.eval_every > 0 && has_eval && (step + 1) % opt.eval_every == 0 && step + 1 < opt.steps) {
       progress.finish();
       run_eval(step + 1);
     }
@@ -108,7 +118,7 @@ TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example
   sum.steps = opt.steps - opt.start_step;
   sum.skipped = engine.skipped_steps();
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!eval_set.empty()) sum.final_eval = run_eval(opt.steps);
+  if (has_eval) sum.final_eval = run_eval(opt.steps);
   return sum;
 }
 

@@ -23,6 +23,15 @@ struct TrainOptions {
   uint64_t data_seed = 0;
   int64_t eval_every = 0;          // 0: only at the end (when an eval set is given)
   int64_t eval_batch_size = 16;
+  // Dev evaluation in place of evaluate() on the eval set (tasks: accuracy over every correct
+  // candidate, F1 of generations); the eval set may then be empty.
+  std::function<EvalMetrics()> dev_eval;
+  // Which evaluation is the best so far: the lowest loss (MeZO: the Hugging Face Trainer's default
+  // metric_for_best_model) or the highest task metric (EvalMetrics::metric()).
+  bool best_by_metric = false;
+  // Called after an evaluation that is the best so far. Keeping that checkpoint is the caller's (the
+  // checkpoint writer): the trainer only decides.
+  std::function<void(int64_t step, const EvalMetrics&)> on_best_dev;
   std::string metrics_path;        // JSON lines; "" = none
   bool append_metrics = false;
   bool progress = true;
@@ -39,6 +48,8 @@ struct TrainSummary {
   double first_loss = 0, last_loss = 0;
   double seconds = 0;
   EvalMetrics final_eval;
+  EvalMetrics best_eval;   // the best evaluation (see TrainOptions::best_by_metric)
+  int64_t best_step = -1;  // -1: no evaluation ran
 };
 
 // Called after each step (trajectory records, checkpoints), and after each evaluation.

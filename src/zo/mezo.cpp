@@ -86,7 +86,7 @@ Update update_from_grads(const MezoOptions& opt, int64_t step, const std::vector
 }
 
 void apply_update(ZoModel& model, ZoParams& params, const Update& up) {
-  if (up.empty()) return;
+  // Also without an update: a streamed model may still hold host copies to bring up to date.
   params.begin_step(Directions{}, up);
   model.flush(params);
 }

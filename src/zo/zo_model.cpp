@@ -13,6 +13,10 @@ void ResidentModel::flush(ZoParams& src) {
   for_each_param(cfg_, w_, [&](const ParamInfo& p, at::Tensor& t) { src.flush(p.id, t); });
 }
 
+void ResidentModel::visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) {
+  for (int64_t l = 0; l < cfg_.layers; ++l) fn(l, w_.blocks[l]);
+}
+
 uint64_t outer_checksum(const OuterWeights& w) {
   uint64_t h = 0;
   for (int id = 0; id < OuterWeights::kSlots; ++id)

@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <vector>
 
 #include "model/loss.h"
@@ -24,6 +25,12 @@ class ZoModel {
   virtual void flush(ZoParams& src) = 0;
   virtual at::Device device() const = 0;
   virtual const OptConfig& config() const = 0;
+
+  // For inference that is not a loss (generation with a KV cache): the embeddings, final LayerNorm and
+  // head on device(), and fn(layer, weights) for every decoder block in layer order with its weights on
+  // device() (streamed blocks are uploaded for it, and not written back).
+  virtual const OuterWeights& outer_weights() const = 0;
+  virtual void visit_blocks(const std::function<void(int64_t layer, const BlockWeights& w)>& fn) = 0;
   // Checksums of the stored weights: [0] the outer parameters, [1 + l] block l (replica checks).
   virtual std::vector<uint64_t> checksums() = 0;
 };
@@ -38,6 +45,8 @@ class ResidentModel final : public ZoModel {
   void flush(ZoParams& src) override;
   at::Device device() const override { return w_.outer.embed_tokens.device(); }
   const OptConfig& config() const override { return cfg_; }
+  const OuterWeights& outer_weights() const override { return w_.outer; }
+  void visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) override;
   std::vector<uint64_t> checksums() override;
   OptWeights& weights() { return w_; }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/profile.h"
+
 namespace zo2 {
 
 ZoParams::ZoParams(at::ScalarType compute_dtype, int64_t group_dirs)
@@ -21,6 +23,7 @@ at::Tensor ZoParams::vec(int64_t id, const at::Tensor& w) {
   std::vector<int64_t> shape = w.sizes().vec();
   shape.insert(shape.begin(), branches());
   at::Tensor out = at::empty(shape, w.options().dtype(dtype_));
+  PhaseScope phase("zo_kernels", w.device());
   const bool first = first_touch(id);
   const int64_t q = static_cast<int64_t>(cur_.dirs.size());
   const int64_t per_pass = 4;  // kernels write at most 8 copies per pass
@@ -47,12 +50,16 @@ void ZoParams::mat(int64_t id, const at::Tensor& w, const MatrixFn& fn) {
     shape[0] = 2 * n;
     // Same stream as the consumer of the previous group, so reusing the scratch is ordered.
     at::Tensor s = scratch(2 * n * w.numel(), w).view(shape);
-    update_perturb(w, id, first && k == 0 ? &pending_ : nullptr, &cur_, k, n, s);
+    {
+      PhaseScope phase("zo_kernels", w.device());
+      update_perturb(w, id, first && k == 0 ? &pending_ : nullptr, &cur_, k, n, s);
+    }
     fn(2 * k, s);
   }
 }
 
 at::Tensor ZoParams::rows(int64_t id, const at::Tensor& table, const at::Tensor& rows) {
+  PhaseScope phase("zo_kernels", table.device());
   if (first_touch(id)) update_perturb(table, id, &pending_, nullptr, 0, 0, at::Tensor());
   at::Tensor out = at::empty({branches(), rows.numel(), table.size(1)}, table.options().dtype(dtype_));
   gather_perturb(table, id, rows.contiguous(), cur_, out);

@@ -22,6 +22,7 @@ class ZoParams final : public ParamSource {
   void flush(int64_t id, const at::Tensor& w);
   bool touched(int64_t id) const { return touched_.count(id) != 0; }
   const Directions& directions() const { return cur_; }
+  const Update& pending() const { return pending_; }
 
   int64_t branches() const override { return cur_.branches(); }
   at::Tensor vec(int64_t id, const at::Tensor& w) override;

@@ -123,7 +123,7 @@ TEST(OffloadGpu, StreamedResidentAndSerialAreBitwiseIdentical) {
     const std::vector<std::pair<const char*, OffloadOptions>> variants = {
         {"all streamed", {1, true, {}, false}},   {"serial", {1, false, {}, false}},
         {"prefetch 2", {2, true, {}, false}},     {"blocks 1, 4 resident", {1, true, {1, 4}, false}},
-        {"timing on", {1, true, {}, true}},
+        {"timing on", {1, true, {}, true}},       {"write back every 4th", {1, true, {}, false, 4}},
     };
     for (const auto& [name, opt] : variants) {
       auto m = streamed(c, opt);

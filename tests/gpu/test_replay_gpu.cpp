@@ -60,8 +60,9 @@ TEST(ReplayGpu, EqualsTrainedWeightsBitwise) {
       for (int64_t l = 0; l < c.layers; ++l) all.push_back(l);
       HostStore store(c, storage, all, /*pinned=*/true);
       for (int64_t l = 0; l < c.layers; ++l) init_random_block(c, l, store.block(l), 17);
-      OffloadModel streamed(c, random_outer(c, storage, kCuda, 17), std::move(store), kCuda,
-                            OffloadOptions{1, true, {2}, false});
+      OffloadOptions oo{1, true, {2}, false};
+      oo.writeback_every = 4;
+      OffloadModel streamed(c, random_outer(c, storage, kCuda, 17), std::move(store), kCuda, oo);
       replay(streamed, run.header, run.records, 0, run.records.size(), at::kFloat);
       EXPECT_TRUE(test::same_bits(test::stored_weights(streamed), trained))
           << "streamed, " << c10::toString(storage) << " q " << q;

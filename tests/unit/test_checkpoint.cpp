@@ -39,7 +39,9 @@ std::unique_ptr<ZoModel> make_model(const OptConfig& c, OptWeights w, bool strea
   HostStore store(c, storage, all, false);
   for (int64_t l = 0; l < c.layers; ++l)
     for (int s = 0; s < BlockWeights::kSlots; ++s) store.block(l).slot(s).copy_(w.blocks[l].slot(s));
-  return std::make_unique<OffloadModel>(c, w.outer, std::move(store), at::kCPU, OffloadOptions{});
+  OffloadOptions oo;
+  oo.writeback_every = 3;  // lazy write-back: host copies lag, saves must still see every update
+  return std::make_unique<OffloadModel>(c, w.outer, std::move(store), at::kCPU, oo);
 }
 
 // zo2 train's flow (launcher/train_checkpoint.cpp) with library calls: plan, load, restore, train.

@@ -90,6 +90,8 @@ TEST(Offload, StreamedResidentAndSerialSchedulesAreBitwiseIdentical) {
           {"prefetch 3", {3, true, {}, false}},
           {"layers 1 and 3 resident", {1, true, {1, 3}, false}},
           {"all resident", {1, true, {0, 1, 2, 3, 4}, false}},
+          {"write back every 3rd update", {1, true, {}, false, 3}},
+          {"write back every 2nd, layer 2 resident, serial", {2, false, {2}, false, 2}},
       };
       for (const Variant& v : variants) {
         auto m = offloaded(c, dt, v.opt);

@@ -245,8 +245,9 @@ TEST(Replay, StreamedModelEqualsTrainedWeights) {
     for (int64_t l = 0; l < c.layers; ++l) all.push_back(l);
     HostStore store(c, storage, all, /*pinned=*/false);
     for (int64_t l = 0; l < c.layers; ++l) init_random_block(c, l, store.block(l), 17);
-    OffloadModel streamed(c, random_outer(c, storage, at::kCPU, 17), std::move(store), at::kCPU,
-                          OffloadOptions{1, true, {1}, false});
+    OffloadOptions oo{1, true, {1}, false};
+    oo.writeback_every = 2;
+    OffloadModel streamed(c, random_outer(c, storage, at::kCPU, 17), std::move(store), at::kCPU, oo);
     ResidentModel resident_base(c, random_weights(c, storage, at::kCPU, 17));
     EXPECT_EQ(model_checksum(streamed), model_checksum(resident_base)) << "checksums depend on the placement";
     replay(streamed, run.header, run.records, 0, run.records.size(), at::kFloat);

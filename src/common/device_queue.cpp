@@ -1,4 +1,4 @@
-#include "offload/device_queue.h"
+#include "common/device_queue.h"
 
 #include <cstdlib>
 #include <cstring>
