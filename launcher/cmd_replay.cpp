@@ -122,7 +122,7 @@ int cmd_replay(const Args& args) {
   const double n = static_cast<double>(end - begin), rate = n / sec;
   // The update reads and writes every stored weight once per step.
   const double gbps = 2.0 * static_cast<double>(ms.cfg.total_params()) * c10::elementSize(h.storage) * rate / 1e9;
-  std::printf("replayed %zu steps of %s (%s, %s%s) in %.3f s: %.2f steps/s, %.0f GB/s of weights read+written\n",
+  std::printf("replayed %zu steps of %s (%s, %s%s) in %.3f s: %.2f steps/s, %.3g GB/s of weights read+written\n",
               end - begin, ms.cfg.name.c_str(), c10::toString(h.storage), ms.device.str().c_str(),
               ms.streamed ? ", streamed" : "", sec, rate, gbps);
   if (bench) {

@@ -95,7 +95,7 @@ int cmd_train(const Args& args) {
   Collectives& comm = *group;
   ModelSetup ms;
   ms.cuda_index = group->device();
-  RunFiles files = prepare_run_files(vm);  // checkpoints and resume: --model becomes the checkpoint
+  RunFiles files = prepare_run_files(vm, comm.rank());  // checkpoints and resume: --model becomes the checkpoint
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const OptConfig& cfg = ms.cfg;
   const int64_t max_length = std::min(vm["max-length"].as<int64_t>(), cfg.max_positions);

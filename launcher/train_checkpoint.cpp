@@ -59,7 +59,7 @@ void add_checkpoint_options(po::options_description& d) {
       ("trajectory-sync-every", po::value<int64_t>()->default_value(1), "fsync the trajectory log every N steps");
 }
 
-RunFiles prepare_run_files(po::variables_map& vm) {
+RunFiles prepare_run_files(po::variables_map& vm, int rank) {
   RunFiles rf;
   CheckpointOptions& o = rf.opt;
   const bool resume = vm.count("resume") > 0;
@@ -85,7 +85,7 @@ RunFiles prepare_run_files(po::variables_map& vm) {
   if (!o.tokenizer_dir.empty() && !std::filesystem::exists(std::filesystem::path(o.tokenizer_dir) / "vocab.json"))
     o.tokenizer_dir.clear();
   rf.active = !o.log_path().empty();
-  if (!rf.active) return rf;
+  if (!rf.active || (!resume && rank != 0)) return rf;
   rf.plan = plan_resume(o);
   if (!resume) {
     ZO2_REQUIRE(!rf.plan.found, rf.plan.log_path, ": exists: continue that run with --resume ",

@@ -26,9 +26,9 @@ struct RunFiles {
 };
 
 // Before build_model: reads the options and, with --resume, where the run stands; points --model at
-// the newest checkpoint so that build_model loads it. Refuses --out of a directory that holds a run
-// unless --resume is given.
-RunFiles prepare_run_files(po::variables_map& vm);
+// the newest checkpoint so that build_model loads it. Rank 0 refuses --out of a directory that holds a
+// run unless --resume is given (the other ranks do not look: rank 0 may have created the log already).
+RunFiles prepare_run_files(po::variables_map& vm, int rank);
 
 // After the engine is built: checks a resumed run's weights and settings against its files, replays the
 // log records after its checkpoint, sets to->start_step, and returns the checkpointer whose hook() the

@@ -155,7 +155,8 @@ at::Tensor OffloadModel::logprobs(ParamSource& src, const Batch& batch) {
 }
 
 void OffloadModel::visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) {
-  pass([](int64_t) { return true; }, [&](int64_t l, BlockWeights& w) { fn(l, w); }, /*write_back=*/false);
+  pass([](int64_t) { return true; }, [&](int64_t l, BlockWeights& w) { fn(l, w); }, Mode::kRead,
+       [](int64_t) { return false; });
 }
 
 void OffloadModel::flush(ZoParams& src) {

@@ -280,8 +280,9 @@ TrajectoryLog read_trajectory(const std::string& path) {
     log.records.push_back(std::move(r));
   }
   if (rest != 0)
-    log.dropped = std::to_string(rest) + " bytes of a torn record after step " +
-                  std::to_string(log.header.first_step + full - 1);
+    log.dropped = std::to_string(rest) + " bytes of a torn record " +
+                  (full == 0 ? std::string("before the first step")
+                             : "after step " + std::to_string(log.header.first_step + full - 1));
   return log;
 }
 

@@ -56,15 +56,11 @@ TEST(ReplayGpu, EqualsTrainedWeightsBitwise) {
       EXPECT_FALSE(test::same_bits(before, trained)) << "the run did not move the weights";
 
       // Streamed: blocks in pinned host memory, one resident.
-      std::vector<int64_t> all;
-      for (int64_t l = 0; l < c.layers; ++l) all.push_back(l);
-      HostStore store(c, storage, all, /*pinned=*/true);
-      for (int64_t l = 0; l < c.layers; ++l) init_random_block(c, l, store.block(l), 17);
       OffloadOptions oo{1, true, {2}, false};
       oo.writeback_every = 4;
-      OffloadModel streamed(c, random_outer(c, storage, kCuda, 17), std::move(store), kCuda, oo);
-      replay(streamed, run.header, run.records, 0, run.records.size(), at::kFloat);
-      EXPECT_TRUE(test::same_bits(test::stored_weights(streamed), trained))
+      auto streamed = test::streamed_model(c, random_weights(c, storage, kCuda, 17), storage, kCuda, oo);
+      replay(*streamed, run.header, run.records, 0, run.records.size(), at::kFloat);
+      EXPECT_TRUE(test::same_bits(test::stored_weights(*streamed), trained))
           << "streamed, " << c10::toString(storage) << " q " << q;
     }
   }

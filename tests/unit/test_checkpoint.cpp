@@ -34,14 +34,9 @@ struct Spec {
 
 std::unique_ptr<ZoModel> make_model(const OptConfig& c, OptWeights w, bool streamed, at::ScalarType storage) {
   if (!streamed) return std::make_unique<ResidentModel>(c, std::move(w));
-  std::vector<int64_t> all;
-  for (int64_t l = 0; l < c.layers; ++l) all.push_back(l);
-  HostStore store(c, storage, all, false);
-  for (int64_t l = 0; l < c.layers; ++l)
-    for (int s = 0; s < BlockWeights::kSlots; ++s) store.block(l).slot(s).copy_(w.blocks[l].slot(s));
   OffloadOptions oo;
   oo.writeback_every = 3;  // lazy write-back: host copies lag, saves must still see every update
-  return std::make_unique<OffloadModel>(c, w.outer, std::move(store), at::kCPU, oo);
+  return test::streamed_model(c, w, storage, at::kCPU, oo);
 }
 
 // zo2 train's flow (launcher/train_checkpoint.cpp) with library calls: plan, load, restore, train.

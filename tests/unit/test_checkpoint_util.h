@@ -49,6 +49,21 @@ inline Batch lm_batch(const std::vector<Example>& ex, int64_t first, int64_t cou
   return make_batch(p, BatchOptions{});
 }
 
+// A streamed model holding `w` (any device): blocks in the host store (pinned when `device` is CUDA),
+// the outer weights on `device`.
+inline std::unique_ptr<OffloadModel> streamed_model(const OptConfig& c, const OptWeights& w, at::ScalarType storage,
+                                                    const at::Device& device, const OffloadOptions& opt) {
+  std::vector<int64_t> all;
+  for (int64_t l = 0; l < c.layers; ++l) all.push_back(l);
+  HostStore store(c, storage, all, device.is_cuda());
+  for (int64_t l = 0; l < c.layers; ++l)
+    for (int s = 0; s < BlockWeights::kSlots; ++s) store.block(l).slot(s).copy_(w.blocks[l].slot(s));
+  OuterWeights outer;
+  for (int id = 0; id < OuterWeights::kSlots; ++id)
+    if (w.outer.slot(id).defined()) outer.slot(id) = w.outer.slot(id).to(device, storage, false, /*copy=*/true);
+  return std::make_unique<OffloadModel>(c, std::move(outer), std::move(store), device, opt);
+}
+
 // A copy of every stored weight of `m` as a CPU tensor, in parameter-id order (outer, then blocks).
 inline std::vector<at::Tensor> stored_weights(ZoModel& m) {
   std::vector<at::Tensor> out;

@@ -241,13 +241,11 @@ TEST(Replay, StreamedModelEqualsTrainedWeights) {
   const OptConfig c = test::ckpt_config();
   for (at::ScalarType storage : {at::kFloat, at::kBFloat16}) {
     const TrainedRun run = train(storage, 1, 5);
-    std::vector<int64_t> all;
-    for (int64_t l = 0; l < c.layers; ++l) all.push_back(l);
-    HostStore store(c, storage, all, /*pinned=*/false);
-    for (int64_t l = 0; l < c.layers; ++l) init_random_block(c, l, store.block(l), 17);
     OffloadOptions oo{1, true, {1}, false};
     oo.writeback_every = 2;
-    OffloadModel streamed(c, random_outer(c, storage, at::kCPU, 17), std::move(store), at::kCPU, oo);
+    std::unique_ptr<OffloadModel> m =
+        test::streamed_model(c, random_weights(c, storage, at::kCPU, 17), storage, at::kCPU, oo);
+    OffloadModel& streamed = *m;
     ResidentModel resident_base(c, random_weights(c, storage, at::kCPU, 17));
     EXPECT_EQ(model_checksum(streamed), model_checksum(resident_base)) << "checksums depend on the placement";
     replay(streamed, run.header, run.records, 0, run.records.size(), at::kFloat);
