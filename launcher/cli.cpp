@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {"tokenize", "print the token ids of each input line (--decode: the text of id lines)", cmd_tokenize},
     {"bench", "time training steps on random tokens beside the measured floors", cmd_bench},
     {"convert", "rewrite a checkpoint as safetensors (f32, f16 or bf16)", cmd_convert},
+    {"replay", "rebuild fine-tuned weights from the base and the trajectory log", cmd_replay},
 };
 
 void usage(std::ostream& os) {

@@ -12,6 +12,7 @@
 #include "launcher/commands.h"
 #include "launcher/run_setup.h"
 #include "launcher/task_setup.h"
+#include "launcher/train_checkpoint.h"
 #include "train/trainer.h"
 #include "zo/zo_model.h"
 
@@ -92,6 +93,7 @@ int cmd_train(const Args& args) {
   add_train_options(desc);
   add_task_options(desc);
   add_task_train_options(desc);
+  add_checkpoint_options(desc);
   po::variables_map vm;
   if (!parse_options("train", args, desc, vm)) return 0;
   if (vm["dry-run"].as<bool>()) {
@@ -113,6 +115,7 @@ int cmd_train(const Args& args) {
   agree_on_seeds(vm, comm);
   ModelSetup ms;
   use_process_group(*group, &ms);
+  RunFiles files = prepare_run_files(vm, comm.rank());  // checkpoints and resume: --model becomes the checkpoint
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const OptConfig& cfg = ms.cfg;
   const int64_t max_length = std::min(vm["max-length"].as<int64_t>(), cfg.max_positions);
@@ -179,7 +182,9 @@ int cmd_train(const Args& args) {
   // to.on_best_dev: the checkpoint writer keeps the best dev checkpoint here (not in this build).
 
   MezoEngine engine(*model, comm, mo, ms.compute);
-  TrainSummary s = train(engine, *model, train_set, eval_set, to, comm, ms.compute);
+  std::unique_ptr<RunCheckpointer> ckpt = start_run_files(files, ms, *model, engine, &to, train_set, comm);
+  TrainSummary s = train(engine, *model, train_set, eval_set, to, comm, ms.compute, ckpt ? ckpt->hook() : StepHook{});
+  if (ckpt) ckpt->finish();
   nlohmann::json res;
   if (task_run && !test.empty()) {
     // MeZO evaluates the best dev checkpoint here; without a checkpoint writer these are the last weights.

@@ -19,5 +19,6 @@ int cmd_plan(const Args& args);      // memory and time plan for a model and GPU
 int cmd_tokenize(const Args& args);  // token ids of text lines, or text of id lines
 int cmd_convert(const Args& args);   // rewrite a checkpoint as safetensors in another dtype
 int cmd_bench(const Args& args);     // step time and floors on random tokens
+int cmd_replay(const Args& args);    // fine-tuned weights from the base and the trajectory log
 
 }  // namespace zo2::cli

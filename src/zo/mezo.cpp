@@ -58,30 +58,41 @@ Update MezoEngine::make_update(int64_t step, const std::vector<double>& all, dou
       stats->loss_plus[d] += all[r * 2 * q + 2 * k] / static_cast<double>(W / P);
       stats->loss_minus[d] += all[r * 2 * q + 2 * k + 1] / static_cast<double>(W / P);
     }
-  Update up;
-  up.key = kernels::step_key(opt_.seed, static_cast<uint64_t>(step));
-  up.lr = static_cast<float>(lr);
-  up.wd = opt_.weight_decay;
-  up.stochastic_round = opt_.stochastic_round;
-  bool finite = true;
   double loss = 0;
   for (int64_t d = 0; d < n; ++d) {
-    const double g = (stats->loss_plus[d] - stats->loss_minus[d]) / (2.0 * opt_.eps);
-    finite = finite && std::isfinite(g) && std::isfinite(stats->loss_plus[d]) && std::isfinite(stats->loss_minus[d]);
-    stats->grads.push_back(g);
+    stats->grads.push_back((stats->loss_plus[d] - stats->loss_minus[d]) / (2.0 * opt_.eps));
     loss += 0.5 * (stats->loss_plus[d] + stats->loss_minus[d]) / static_cast<double>(n);
-    up.dirs.push_back(static_cast<uint32_t>(d));
-    up.coef.push_back(static_cast<float>(g / static_cast<double>(n)));
   }
   stats->loss = loss;
-  stats->skipped = !finite;
-  return finite ? up : Update{};
+  // A non-finite loss gives a non-finite g, so checking the g's is checking the losses.
+  Update up = update_from_grads(opt_, step, stats->grads, lr);
+  stats->skipped = up.empty();
+  return up;
+}
+
+Update update_from_grads(const MezoOptions& opt, int64_t step, const std::vector<double>& g, double lr) {
+  const int64_t n = static_cast<int64_t>(g.size());
+  Update up;
+  up.key = kernels::step_key(opt.seed, static_cast<uint64_t>(step));
+  up.lr = static_cast<float>(lr);
+  up.wd = opt.weight_decay;
+  up.stochastic_round = opt.stochastic_round;
+  for (int64_t d = 0; d < n; ++d) {
+    if (!std::isfinite(g[d])) return Update{};
+    up.dirs.push_back(static_cast<uint32_t>(d));
+    up.coef.push_back(static_cast<float>(g[d] / static_cast<double>(n)));
+  }
+  return up;
+}
+
+void apply_update(ZoModel& model, ZoParams& params, const Update& up) {
+  // Also without an update: a streamed model may still hold host copies to bring up to date.
+  params.begin_step(Directions{}, up);
+  model.flush(params);
 }
 
 void MezoEngine::flush() {
-  // Also without a pending update: a streamed model may still hold host copies to bring up to date.
-  params_.begin_step(Directions{}, pending_);
-  model_.flush(params_);
+  apply_update(model_, params_, pending_);
   pending_ = Update{};
 }
 

@@ -43,6 +43,7 @@ class MezoEngine {
   const Update& pending() const { return pending_; }
   void set_pending(const Update& up) { pending_ = up; }
   int64_t skipped_steps() const { return skipped_; }
+  void set_skipped_steps(int64_t n) { skipped_ = n; }  // resume
   const MezoOptions& options() const { return opt_; }
   // Directions and update of step `step` from its losses (all ranks' pairs, rank-major): shared with replay.
   Update make_update(int64_t step, const std::vector<double>& all_losses, double lr, StepStats* stats) const;
@@ -55,5 +56,13 @@ class MezoEngine {
   Update pending_;
   int64_t skipped_ = 0;
 };
+
+// The update of step `step` from its projected gradients g_d (d = 0..n-1, n = g.size()): key =
+// step_key(seed, step), coef_d = float(g_d / n), lr as fp32, wd and rounding from `opt`. Empty (the step
+// is skipped) when a g_d is not finite. The engine and replay (train/trajectory.h) build updates only
+// here, so a replayed step applies the same bits.
+Update update_from_grads(const MezoOptions& opt, int64_t step, const std::vector<double>& g, double lr);
+// Applies `up` to every stored parameter of `model` (update only, no perturbed copies).
+void apply_update(ZoModel& model, ZoParams& params, const Update& up);
 
 }  // namespace zo2
