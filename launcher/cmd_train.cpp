@@ -179,7 +179,6 @@ int cmd_train(const Args& args) {
   to.best_by_metric = select == "metric";
   if (task_run && !splits.dev.empty())
     to.dev_eval = [&] { return evaluate_task(*model, *ts.task, splits.dev, ts.eval, comm); };
-  // to.on_best_dev: the checkpoint writer keeps the best dev checkpoint here (not in this build).
 
   MezoEngine engine(*model, comm, mo, ms.compute);
   std::unique_ptr<RunCheckpointer> ckpt = start_run_files(files, ms, *model, engine, &to, train_set, comm);
@@ -187,12 +186,17 @@ int cmd_train(const Args& args) {
   if (ckpt) ckpt->finish();
   nlohmann::json res;
   if (task_run && !test.empty()) {
-    // MeZO evaluates the best dev checkpoint here; without a checkpoint writer these are the last weights.
+    // The test set is scored on the last weights (MeZO reloads its best dev checkpoint first). The best
+    // dev weights are not kept in memory: with a trajectory log, zo2 replay rebuilds them (below).
     const EvalMetrics t = evaluate_task(*model, *ts.task, test, ts.eval, comm);
     res = metrics_json(t, "");
     res["task"] = ts.task->name;
     res["weights"] = "last";
   }
+  if (s.best_step >= 0 && s.best_step < to.steps && !files.opt.log_path().empty())
+    res["best_dev_weights"] = "zo2 replay " + (files.base.rfind("preset:", 0) == 0 ? "" : "--base " + files.base + " ") +
+                              "--trajectory " + files.opt.log_path() + " --steps " +
+                              std::to_string(s.best_step) + " --out DIR";
   if (s.best_step >= 0) {
     res.update(metrics_json(s.final_eval, "dev_"));
     res["best_dev_step"] = s.best_step;
@@ -211,6 +215,8 @@ int cmd_train(const Args& args) {
                 << res["examples"].get<int64_t>() << " examples";
     }
     std::cout << "\n";
+    if (res.contains("best_dev_weights"))
+      std::cout << "best dev weights: " << res["best_dev_weights"].get<std::string>() << "\n";
     if (to.eval_at_start && s.initial_eval.examples > 0 && s.initial_eval.metric() >= 0 && s.final_eval.metric() >= 0) {
       const char* name = s.final_eval.accuracy >= 0 ? "accuracy" : "F1";
       std::printf("%s before training %.1f%%, after %d steps %.1f%% (%+.1f points)\n", name,

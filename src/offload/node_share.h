@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "common/collectives.h"
-#include "offload/device_queue.h"
+#include "common/device_queue.h"
 
 namespace zo2 {
 
