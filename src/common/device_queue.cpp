@@ -7,6 +7,7 @@
 
 #ifdef ZO2_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime.h>
@@ -55,7 +56,17 @@ c10::cuda::CUDAStream stream_of(const at::Device& d, int64_t id) {
 }  // namespace
 #endif
 
-Queue Queue::current(const at::Device& device) {
+// "cuda" without an index is the current device. Streams need the index: a stream guard for index -1
+// writes in front of LibTorch's per-device table of current streams (heap corruption, found at exit).
+static at::Device indexed(const at::Device& d) {
+#ifdef ZO2_WITH_CUDA
+  if (d.is_cuda() && !d.has_index()) return at::Device(at::kCUDA, c10::cuda::current_device());
+#endif
+  return d;
+}
+
+Queue Queue::current(const at::Device& d) {
+  const at::Device device = indexed(d);
   Queue q;
   q.device_ = device;
 #ifdef ZO2_WITH_CUDA
@@ -64,7 +75,8 @@ Queue Queue::current(const at::Device& device) {
   return q;
 }
 
-Queue Queue::side(const at::Device& device) {
+Queue Queue::side(const at::Device& d) {
+  const at::Device device = indexed(d);
   Queue q;
   q.device_ = device;
 #ifdef ZO2_WITH_CUDA
