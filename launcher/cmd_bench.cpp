@@ -18,6 +18,7 @@
 #include "data/example.h"
 #include "kernels/zo_kernels.h"
 #include "launcher/commands.h"
+#include "offload/block_file.h"
 #include "launcher/run_setup.h"
 #include "zo/mezo.h"
 
@@ -148,8 +149,8 @@ int cmd_bench(const Args& args) {
   pi.seq = T;
   pi.q = mo.q;
   pi.prefetch = vm["prefetch"].as<int64_t>();
-  pi.stream_all = vm["offload"].as<bool>();
   pi.budget_gb = vm["gpu-memory-budget"].as<double>();
+  pi.stream_all = vm["offload"].as<bool>() || (vm.count("offload-dir") && pi.budget_gb <= 0);
   pi.h2d_gbps = measure_copy_gbps(dev, true);
   pi.d2h_gbps = measure_copy_gbps(dev, false);
   pi.tflops = measure_matmul_tflops(dev, ms.compute == at::kFloat ? at::kFloat : ms.compute);
@@ -209,6 +210,13 @@ int cmd_bench(const Args& args) {
     r["busy_compute_streamed_blocks"] = bt.compute_ms / wall;
     r["busy_writeback"] = bt.writeback_ms / wall;
   }
+  if (vm.count("offload-dir") && off) {
+    // The disk tier: the blocks' file is read once and (with lazy write-back) partly written per step.
+    const DiskRates d = measure_disk_gbps(vm["offload-dir"].as<std::string>());
+    r["disk_write_gbps"] = d.write_gbps;
+    r["disk_read_gbps"] = d.read_gbps;
+    r["disk_floor_ms"] = static_cast<double>(plan.streamed * off->block_bytes()) / (d.read_gbps * 1e9) * 1e3;
+  }
   if (!root) return 0;
   std::printf("%s: %s %s, batch %lld x %lld, q %lld, %s: step %.1f ms (median of %zu), %.0f tok/s, peak alloc %.0f MiB, "
               "device used %.0f MiB\n",
@@ -229,6 +237,10 @@ int cmd_bench(const Args& args) {
   std::printf("  floors: compute %.1f ms (%.0f TFLOP/s measured), PCIe %.1f ms (%.1f GB/s H2D measured); ratio %.2fx\n",
               plan.compute_ms, pi.tflops, ms.streamed ? plan.transfer_ms : 0.0, pi.h2d_gbps,
               step_ms / std::max({plan.compute_ms, ms.streamed ? plan.transfer_ms : 0.0, 1e-9}));
+  if (r.contains("disk_read_gbps"))
+    std::printf("  disk tier: %.2f GB/s read (cold cache), %.2f GB/s written (fdatasync) measured; disk floor %.1f ms; ratio %.2fx\n",
+                r["disk_read_gbps"].get<double>(), r["disk_write_gbps"].get<double>(), r["disk_floor_ms"].get<double>(),
+                step_ms / r["disk_floor_ms"].get<double>());
   if (r.contains("kernel_ms"))
     std::printf("  fused update+perturb kernels alone: %.2f ms per step (%.0f GB/s; device copy %.0f GB/s)\n",
                 r["kernel_ms"].get<double>(), r["kernel_gbps"].get<double>(), pi.hbm_gbps);

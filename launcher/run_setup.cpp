@@ -29,6 +29,8 @@ void add_offload_options(po::options_description& desc) {
       ("overlap", po::value<bool>()->default_value(true), "copies on their own queues (false: the same schedule serially)")
       ("writeback-every", po::value<int64_t>()->default_value(4),
        "write a streamed block back every N updates; missed updates are re-applied after upload (same bits)")
+      ("offload-dir", po::value<std::string>(),
+       "disk tier: keep the streamed blocks in a scratch file in this directory instead of pinned host memory")
       ("share-host-store", po::value<std::string>()->default_value("auto"),
        "ranks of one node share one host copy of the streamed blocks: auto (when possible, else a private copy each), true, false");
 }
@@ -57,7 +59,8 @@ std::shared_ptr<NodeShare> make_share(const po::variables_map& vm, ModelSetup* m
   const std::string mode = vm.count("share-host-store") ? vm["share-host-store"].as<std::string>() : "false";
   ZO2_REQUIRE(mode == "auto" || mode == "true" || mode == "false", "option --share-host-store: '", mode,
               "' (auto, true or false)");
-  if (mode == "false" || m->comm == nullptr || m->share.local_world < 2) return nullptr;
+  ZO2_REQUIRE(mode != "true" || !vm.count("offload-dir"), "--share-host-store true and --offload-dir exclude each other");
+  if (mode == "false" || vm.count("offload-dir") || m->comm == nullptr || m->share.local_world < 2) return nullptr;
   std::vector<int64_t> streamed;
   for (int64_t l = 0; l < m->cfg.layers; ++l)
     if (std::find(m->plan.resident.begin(), m->plan.resident.end(), l) == m->plan.resident.end()) streamed.push_back(l);
@@ -90,7 +93,7 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
   pi.compute = m->compute;
   pi.prefetch = vm["prefetch"].as<int64_t>();
   pi.budget_gb = vm["gpu-memory-budget"].as<double>();
-  pi.stream_all = vm["offload"].as<bool>();
+  pi.stream_all = vm["offload"].as<bool>() || (vm.count("offload-dir") && pi.budget_gb <= 0);
   if (vm.count("batch-size")) pi.batch = vm["batch-size"].as<int64_t>();
   if (vm.count("max-length")) pi.seq = std::min(vm["max-length"].as<int64_t>(), m->cfg.max_positions);
   if (vm.count("q")) pi.q = vm["q"].as<int64_t>();
@@ -100,7 +103,11 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
   std::vector<int64_t> all;
   for (int64_t l = 0; l < m->cfg.layers; ++l) all.push_back(l);
   std::shared_ptr<NodeShare> share = make_share(vm, m);
-  HostStore store(m->cfg, m->storage, all, m->device.is_cuda(), share);
+  std::shared_ptr<BlockFile> file;
+  if (vm.count("offload-dir"))
+    file = std::make_shared<BlockFile>(vm["offload-dir"].as<std::string>(), m->cfg.layers,
+                                       BlockLayout::make(m->cfg, m->storage).bytes);
+  HostStore store(m->cfg, m->storage, all, m->device.is_cuda(), share, file);
   OuterWeights outer;
   // Only the writer of a block puts it into the store (random init: the others skip it).
   if (m->source.empty()) {
@@ -161,8 +168,8 @@ std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* m)
   } else {
     m->cfg = load_preset(vm["preset"].as<std::string>());
   }
-  m->streamed = vm.count("offload") &&
-                (vm["offload"].as<bool>() || vm["gpu-memory-budget"].as<double>() > 0);
+  m->streamed = vm.count("offload") && (vm["offload"].as<bool>() || vm["gpu-memory-budget"].as<double>() > 0 ||
+                                        vm.count("offload-dir"));
   if (m->streamed) return build_streamed(vm, m, seed);
   if (m->source.empty()) return std::make_unique<ResidentModel>(m->cfg, random_weights(m->cfg, m->storage, m->device, seed));
   Checkpoint ck = load_checkpoint(m->source, {m->storage, m->device});

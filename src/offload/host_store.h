@@ -1,6 +1,7 @@
 // The one owner of the host ("home") copies of the decoder blocks: each block one contiguous buffer,
 // page-locked when CUDA is available so uploads and write-backs run on the copy engines. With a
-// NodeShare the blocks it holds live in the node's shared segment instead (one copy per node).
+// NodeShare the blocks it holds live in the node's shared segment instead (one copy per node); with a
+// BlockFile they live in a memory-mapped file (the disk tier, not page-locked).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "model/opt_config.h"
+#include "offload/block_file.h"
 #include "offload/block_layout.h"
 #include "offload/node_share.h"
 
@@ -17,9 +19,9 @@ namespace zo2 {
 class HostStore {
  public:
   // Buffers for the listed layers (the others stay unallocated: they live on the GPU). Layers that
-  // `share` holds use its segment; the rest get private buffers.
+  // `share` holds use its segment; with `file` the rest live in it; else they get private buffers.
   HostStore(const OptConfig& cfg, at::ScalarType storage, const std::vector<int64_t>& layers, bool pinned,
-            std::shared_ptr<NodeShare> share = nullptr);
+            std::shared_ptr<NodeShare> share = nullptr, std::shared_ptr<BlockFile> file = nullptr);
 
   const BlockLayout& layout() const { return layout_; }
   bool has(int64_t layer) const { return buffers_.at(layer).defined(); }
@@ -33,6 +35,10 @@ class HostStore {
   NodeShare* shared(int64_t layer) const { return share_ && share_->has(layer) ? share_.get() : nullptr; }
   // Whether this rank writes the layer's host copy (always, unless another rank of the node owns it).
   bool writer(int64_t layer) const { return shared(layer) == nullptr || share_->owns(layer); }
+  // Disk tier hints (no-ops in RAM): the block is uploaded soon; the block's buffer was rewritten.
+  void will_need(int64_t layer) const;
+  void written(int64_t layer) const;
+  const BlockFile* file() const { return file_.get(); }
 
  private:
   BlockLayout layout_;
@@ -40,6 +46,7 @@ class HostStore {
   std::vector<BlockWeights> views_;
   bool pinned_;
   std::shared_ptr<NodeShare> share_;  // outlives the views into it
+  std::shared_ptr<BlockFile> file_;   // likewise
 };
 
 }  // namespace zo2

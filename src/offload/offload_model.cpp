@@ -100,6 +100,7 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
       if (opt_.timing) upload_.record(up_t[next].b, true);
       upload_.record(uploaded_[s]);
       if (share) share->after_upload(l, upload_, writes_back(l));
+      if (next + 1 < static_cast<int64_t>(streamed.size())) store_.will_need(streamed[next + 1]);
       times_.uploaded_bytes += block_bytes();
     }
   };
@@ -132,6 +133,7 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
       writeback_.record(host_ready_[l]);
       writeback_.record(slot_free_[s]);
       if (share) share->after_writeback(l, writeback_);
+      store_.written(l);  // a disk tier's copy into pageable pages has completed: push them out
       times_.written_bytes += block_bytes();
     } else {
       compute_.record(slot_free_[s]);  // read only, or another rank of the node writes the block back

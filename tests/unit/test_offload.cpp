@@ -3,8 +3,11 @@
 // memcpys between host buffers and slots, so a wrong slot or a missing write-back shows up.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "common/test_util.h"
 #include "data/example.h"
+#include "offload/block_file.h"
 #include "offload/offload_model.h"
 #include "offload/planner.h"
 #include "zo/init.h"
@@ -65,10 +68,11 @@ RunResult run(ZoModel& model, at::ScalarType dtype, int64_t q) {
   return r;
 }
 
-std::unique_ptr<OffloadModel> offloaded(const OptConfig& c, at::ScalarType dtype, OffloadOptions opt) {
+std::unique_ptr<OffloadModel> offloaded(const OptConfig& c, at::ScalarType dtype, OffloadOptions opt,
+                                        std::shared_ptr<BlockFile> file = nullptr) {
   std::vector<int64_t> all;
   for (int64_t l = 0; l < c.layers; ++l) all.push_back(l);
-  HostStore store(c, dtype, all, /*pinned=*/false);
+  HostStore store(c, dtype, all, /*pinned=*/false, nullptr, std::move(file));
   for (int64_t l = 0; l < c.layers; ++l) init_random_block(c, l, store.block(l), 17);
   return std::make_unique<OffloadModel>(c, random_outer(c, dtype, at::kCPU, 17), std::move(store), at::kCPU, opt);
 }
@@ -101,6 +105,33 @@ TEST(Offload, StreamedResidentAndSerialSchedulesAreBitwiseIdentical) {
       }
     }
   }
+}
+
+// The disk tier: blocks in a memory-mapped scratch file give the bits of the RAM store; the file is
+// unlinked at once; bad directories are refused by name.
+TEST(Offload, DiskTierIsBitwiseTheHostStore) {
+  namespace fs = std::filesystem;
+  const OptConfig c = config();
+  const std::string dir = test::temp_dir("offload_disk");
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    ResidentModel resident(c, random_weights(c, dt, at::kCPU, 17));
+    const RunResult ref = run(resident, at::kFloat, 2);
+    for (int64_t every : {1, 3}) {
+      OffloadOptions oo{1, true, {2}, false, every};
+      auto file = std::make_shared<BlockFile>(dir, c.layers, BlockLayout::make(c, dt).bytes);
+      EXPECT_EQ(file->bytes(), c.layers * BlockLayout::make(c, dt).bytes);
+      EXPECT_TRUE(fs::is_empty(dir)) << "the scratch file should be unlinked once mapped";
+      auto m = offloaded(c, dt, oo, file);
+      const RunResult got = run(*m, at::kFloat, 2);
+      EXPECT_EQ(got.losses, ref.losses) << "dtype " << dt << ", write back every " << every;
+      EXPECT_EQ(got.checksums, ref.checksums) << "dtype " << dt << ", write back every " << every;
+    }
+  }
+  test::expect_error([&] { BlockFile(dir + "/missing", 2, 64); }, {dir + "/missing", "not a directory"});
+  const DiskRates r = measure_disk_gbps(dir, 8 << 20);
+  EXPECT_GT(r.read_gbps, 0);
+  EXPECT_GT(r.write_gbps, 0);
+  EXPECT_TRUE(fs::is_empty(dir));
 }
 
 TEST(Offload, WeightsActuallyChangeAndSlotsAreBounded) {
