@@ -180,20 +180,34 @@ int cmd_train(const Args& args) {
   if (task_run && !splits.dev.empty())
     to.dev_eval = [&] { return evaluate_task(*model, *ts.task, splits.dev, ts.eval, comm); };
 
-  MezoEngine engine(*model, comm, mo, ms.compute);
-  std::unique_ptr<RunCheckpointer> ckpt = start_run_files(files, ms, *model, engine, &to, train_set, comm);
-  TrainSummary s = train(engine, *model, train_set, eval_set, to, comm, ms.compute, ckpt ? ckpt->hook() : StepHook{});
+  auto engine = std::make_unique<MezoEngine>(*model, comm, mo, ms.compute);
+  std::unique_ptr<RunCheckpointer> ckpt = start_run_files(files, ms, *model, *engine, &to, train_set, comm);
+  const bool keep_best = ckpt && !files.opt.out.empty() && to.dev_eval;
+  if (keep_best) to.on_best_dev = [&](int64_t step, const EvalMetrics&) { ckpt->save_best(step); };
+  TrainSummary s = train(*engine, *model, train_set, eval_set, to, comm, ms.compute, ckpt ? ckpt->hook() : StepHook{});
   if (ckpt) ckpt->finish();
   nlohmann::json res;
   if (task_run && !test.empty()) {
-    // The test set is scored on the last weights (MeZO reloads its best dev checkpoint first). The best
-    // dev weights are not kept in memory: with a trajectory log, zo2 replay rebuilds them (below).
-    const EvalMetrics t = evaluate_task(*model, *ts.task, test, ts.eval, comm);
-    res = metrics_json(t, "");
-    res["task"] = ts.task->name;
+    // As MeZO: the test set is scored on the best dev checkpoint (kept in <out>/best-dev when the run has
+    // a directory), else on the last weights.
     res["weights"] = "last";
+    if (keep_best && s.best_step >= 0 && s.best_step != to.steps) {
+      const std::string best = best_dev_dir(files.opt.out);
+      comm.barrier();  // rank 0 wrote it
+      ckpt.reset();
+      engine.reset();
+      model.reset();  // one model in memory at a time
+      vm.erase("preset");
+      vm.insert({"model", po::variable_value(best, false)});
+      vm.at("model").value() = best;
+      model = build_model(vm, &ms);
+      res["weights"] = "best dev (step " + std::to_string(s.best_step) + ", " + best + ")";
+    }
+    const EvalMetrics t = evaluate_task(*model, *ts.task, test, ts.eval, comm);
+    res.update(metrics_json(t, ""));
+    res["task"] = ts.task->name;
   }
-  if (s.best_step >= 0 && s.best_step < to.steps && !files.opt.log_path().empty())
+  if (!keep_best && s.best_step >= 0 && s.best_step < to.steps && !files.opt.log_path().empty())
     res["best_dev_weights"] = "zo2 replay " + (files.base.rfind("preset:", 0) == 0 ? "" : "--base " + files.base + " ") +
                               "--trajectory " + files.opt.log_path() + " --steps " +
                               std::to_string(s.best_step) + " --out DIR";
@@ -212,7 +226,7 @@ int cmd_train(const Args& args) {
     }
     if (res.contains("examples")) {
       std::cout << "; test " << ts.task->metric() << " " << res[ts.task->metric()].get<double>() << " on "
-                << res["examples"].get<int64_t>() << " examples";
+                << res["examples"].get<int64_t>() << " examples (" << res["weights"].get<std::string>() << " weights)";
     }
     std::cout << "\n";
     if (res.contains("best_dev_weights"))

@@ -42,7 +42,7 @@ std::vector<std::pair<int64_t, std::string>> complete_checkpoints(const std::str
 
 // Saves interrupted before their rename (.checkpoint-<step>.partial).
 std::vector<std::string> partial_checkpoints(const std::string& out) {
-  static const std::regex re(R"(\.checkpoint-\d+\.partial)");
+  static const std::regex re(R"(\.(checkpoint-\d+|best-dev)\.partial)");
   std::vector<std::string> found;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(out, ec))
@@ -65,6 +65,8 @@ std::string CheckpointOptions::log_path() const {
   if (!trajectory.empty()) return trajectory;
   return out.empty() ? std::string() : (fs::path(out) / "trajectory.zo2traj").string();
 }
+
+std::string best_dev_dir(const std::string& out) { return (fs::path(out) / "best-dev").string(); }
 
 std::string checkpoint_dir(const std::string& out, int64_t step) {
   return (fs::path(out) / ("checkpoint-" + std::to_string(step))).string();
@@ -192,11 +194,23 @@ void RunCheckpointer::finish() {
 }
 
 void RunCheckpointer::save(int64_t step) {
+  write(step, checkpoint_dir(opt_.out, step));
+  last_saved_ = step;
+  if (!root_ || opt_.keep <= 0) return;
+  const auto all = complete_checkpoints(opt_.out);
+  for (size_t i = static_cast<size_t>(opt_.keep); i < all.size(); ++i) fs::remove_all(all[i].second);
+  if (all.size() > static_cast<size_t>(opt_.keep)) fsync_directory(opt_.out);
+}
+
+void RunCheckpointer::save_best(int64_t step) {
+  if (!opt_.out.empty()) write(step, best_dev_dir(opt_.out));
+}
+
+void RunCheckpointer::write(int64_t step, const std::string& dir) {
   // The checkpoint holds every finished step; applying the pending update now gives the bits of applying
   // it fused into the next step. (Lagging host copies of streamed blocks are brought up to date by the
   // checksum and the save below.)
   if (!engine_.pending().empty()) engine_.flush();
-  last_saved_ = step;
   if (!root_) return;
   log_->sync();     // a checkpoint is never ahead of the durable log
   TrainState st;
@@ -204,7 +218,7 @@ void RunCheckpointer::save(int64_t step) {
   st.weights_checksum = model_checksum(model_);
   st.skipped = engine_.skipped_steps();
   st.run_id = trajectory_id(header_);
-  const std::string partial = (fs::path(opt_.out) / (".checkpoint-" + std::to_string(step) + ".partial")).string();
+  const std::string partial = (fs::path(opt_.out) / ("." + fs::path(dir).filename().string() + ".partial")).string();
   fs::remove_all(partial);
   save_model(model_, partial, storage_, opt_.tokenizer_dir);
   test_pause(partial, step);
@@ -215,17 +229,11 @@ void RunCheckpointer::save(int64_t step) {
                       {"skipped", st.skipped},
                       {"run_id", checksum_hex(st.run_id)}};
   write_file_atomic((fs::path(partial) / kStateFile).string(), state.dump(2) + "\n");
-  const std::string dir = checkpoint_dir(opt_.out, step);
   fs::remove_all(dir);
   std::error_code ec;
   fs::rename(partial, dir, ec);
   ZO2_REQUIRE(!ec, dir, ": cannot rename the finished save from ", partial, ": ", ec.message());
   fsync_directory(opt_.out);
-  if (opt_.keep > 0) {
-    const auto all = complete_checkpoints(opt_.out);
-    for (size_t i = static_cast<size_t>(opt_.keep); i < all.size(); ++i) fs::remove_all(all[i].second);
-    if (all.size() > static_cast<size_t>(opt_.keep)) fsync_directory(opt_.out);
-  }
 }
 
 }  // namespace zo2

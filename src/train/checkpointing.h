@@ -2,6 +2,7 @@
 //   trajectory.zo2traj      the trajectory log (train/trajectory.h), one record per finished step
 //   checkpoint-<step>/      a Hugging Face checkpoint of the weights after <step> steps, plus
 //                           zo2_state.json (written last: its presence makes the checkpoint complete)
+//   best-dev/               the same for the step with the best dev evaluation so far (task runs)
 // A checkpoint is written as .checkpoint-<step>.partial/ and renamed when complete, so a directory named
 // checkpoint-<step> is never a partial save. Resuming loads the newest checkpoint, checks it against its
 // state file, replays the log records after it, and continues at the log's next step: no finished step
@@ -40,6 +41,7 @@ struct TrainState {
 };
 
 std::string checkpoint_dir(const std::string& out, int64_t step);  // <out>/checkpoint-<step>
+std::string best_dev_dir(const std::string& out);                   // <out>/best-dev
 // Reads and checks <dir>/zo2_state.json; throws naming the file (and the step of `dir`'s name).
 TrainState read_train_state(const std::string& dir);
 
@@ -82,8 +84,13 @@ class RunCheckpointer {
   void finish();
   // Flushes the pending update and writes checkpoint-<step>, then deletes all but the newest `keep`.
   void save(int64_t step);
+  // Flushes and writes best-dev/ (replacing the previous best) when the run has a directory.
+  void save_best(int64_t step);
 
  private:
+  // Writes `dir` as .<name>.partial, then renames it (every rank flushes; rank 0 writes).
+  void write(int64_t step, const std::string& dir);
+
   CheckpointOptions opt_;
   TrajectoryHeader header_;
   MezoEngine& engine_;

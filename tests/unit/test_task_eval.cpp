@@ -221,6 +221,26 @@ TEST(TaskEval, TrainCommandSamplesEvaluatesDevAndWritesResults) {
   EXPECT_EQ(evals, 2);  // after step 1 and at the end
 }
 
+// With a run directory the best dev evaluation's weights are kept in <out>/best-dev and the test set is
+// scored on them. lr 0 and a zero-shot evaluation: every evaluation ties, so the first (step 0) stays
+// best, and the weights (hence the test accuracy) stay the toy model's.
+TEST(TaskEval, TrainKeepsTheBestDevCheckpointAndScoresTheTestSetOnIt) {
+  const std::string dir = test::temp_dir("train_best");
+  write_lines(dir + "/train.jsonl", sst2_records({1, 1, 0, 1, 0, 1, 1, 1}));
+  write_lines(dir + "/valid.jsonl", sst2_records({1, 0, 1, 1}));
+  const std::string out = run_cli(
+      cli::cmd_train, {"--model", toy_model_dir(), "--task", "SST2", "--train-file", dir + "/train.jsonl", "--eval-file",
+                       dir + "/valid.jsonl", "--num-train", "4", "--num-dev", "3", "--num-eval", "0", "--steps", "2",
+                       "--batch-size", "2", "--lr", "0", "--eval-every", "1", "--eval-at-start", "true", "--device",
+                       "cpu", "--progress", "false", "--out", dir + "/run", "--results", dir + "/res.json"});
+  const json r = read_json(dir + "/res.json");
+  EXPECT_EQ(r["best_dev_step"].get<int64_t>(), 0);
+  EXPECT_NE(r["weights"].get<std::string>().find("best dev (step 0"), std::string::npos) << r.dump();
+  EXPECT_NEAR(r["accuracy"].get<double>(), 0.75, 1e-9);
+  EXPECT_EQ(read_json(dir + "/run/best-dev/zo2_state.json")["step"].get<int64_t>(), 0);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/run/checkpoint-2/model.safetensors"));
+}
+
 TEST(TaskEval, RunFilesParse) {
   namespace fs = std::filesystem;
   const fs::path runs = fs::path(ZO2_SOURCE_DIR) / "configs" / "runs";
