@@ -131,7 +131,7 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
   }
   if (share) m->comm->barrier();  // every block is in the shared store before any rank reads one
   OffloadOptions oo;
-  oo.prefetch = pi.prefetch;
+  oo.prefetch = m->plan.prefetch;  // the planner may lower it to fit the budget
   oo.overlap = vm["overlap"].as<bool>();
   oo.writeback_every = vm["writeback-every"].as<int64_t>();
   oo.resident = m->plan.resident;

@@ -84,6 +84,16 @@ Plan make_plan(const PlanInput& in) {
   const double params = static_cast<double>(c.total_params());
   p.kernel_ms = params * (2.0 * esize(in.storage) + nb * cs) / (in.hbm_gbps * 1e9) * 1e3;
   p.step_ms = std::max(p.transfer_ms, p.compute_ms + p.kernel_ms);
+  p.prefetch = in.prefetch;
+  if (in.budget_gb > 0) p.fits = p.fits && p.gpu_bytes <= in.budget_gb * 1e9;
+  // A tight budget costs prefetch depth before it fails: one slot fewer is one block less on the GPU,
+  // and two slots still overlap the next upload with the current block's compute.
+  if (!p.fits && in.prefetch > 0 && p.streamed > 0) {
+    PlanInput less = in;
+    less.prefetch = in.prefetch - 1;
+    Plan q = make_plan(less);
+    if (q.fits) return q;
+  }
   return p;
 }
 
@@ -108,6 +118,9 @@ std::string format_plan(const PlanInput& in, const Plan& p) {
                 "kernels %.1f ms)\n",
                 p.step_ms, p.transfer_ms, in.h2d_gbps, p.compute_ms, in.tflops, p.kernel_ms);
   os << buf;
+  if (p.prefetch != in.prefetch)
+    os << "  prefetch lowered from " << in.prefetch << " to " << p.prefetch << " to fit the "
+       << in.budget_gb << " GB budget\n";
   if (!p.fits) os << "  WARNING: the budget is smaller than the parts that must stay on the GPU\n";
   return os.str();
 }

@@ -35,11 +35,13 @@ struct MemoryLine {
 struct Plan {
   std::vector<int64_t> resident;   // layers kept on the GPU (interleaved with the streamed ones)
   int64_t streamed = 0, slots = 0;
+  int64_t prefetch = 1;            // the prefetch depth planned (lowered from the input's when only
+                                   // that fits the budget)
   int64_t block_bytes = 0;
   std::vector<MemoryLine> lines;
   double gpu_bytes = 0, host_bytes = 0;
   double transfer_ms = 0, compute_ms = 0, kernel_ms = 0, step_ms = 0;
-  bool fits = true;                // the fixed part alone fits the budget
+  bool fits = true;                // everything fits the budget (when there is one)
 };
 
 Plan make_plan(const PlanInput& in);

@@ -170,5 +170,33 @@ TEST(Planner, SpreadsResidentBlocksAndRespectsTheBudget) {
   EXPECT_NEAR(s.transfer_ms, 458, 10);
 }
 
+// OPT-175B under 16 GB: three slots of 3.6 GB blocks do not fit, two do: the planner lowers the
+// prefetch depth rather than fail; a budget below even that is reported as not fitting.
+TEST(Planner, LowersThePrefetchDepthToFitATightBudget) {
+  OptConfig c;
+  c.name = "opt-175b";
+  c.hidden = 12288;
+  c.layers = 96;
+  c.heads = 96;
+  c.ffn = 49152;
+  c.word_embed_dim = 12288;
+  PlanInput in;
+  in.cfg = c;
+  in.stream_all = true;
+  const Plan loose = make_plan(in);
+  EXPECT_EQ(loose.prefetch, 1);
+  EXPECT_EQ(loose.slots, 3);
+  in.budget_gb = 16;
+  const Plan p = make_plan(in);
+  EXPECT_TRUE(p.fits);
+  EXPECT_EQ(p.prefetch, 0);
+  EXPECT_EQ(p.slots, 2);
+  EXPECT_LE(p.gpu_bytes, 16e9);
+  EXPECT_NEAR(loose.gpu_bytes - p.gpu_bytes, static_cast<double>(p.block_bytes), 1.0);
+  EXPECT_NE(format_plan(in, p).find("prefetch lowered from 1 to 0"), std::string::npos);
+  in.budget_gb = 10;
+  EXPECT_FALSE(make_plan(in).fits);
+}
+
 }  // namespace
 }  // namespace zo2
