@@ -56,32 +56,22 @@ c10::cuda::CUDAStream stream_of(const at::Device& d, int64_t id) {
 }  // namespace
 #endif
 
-// "cuda" without an index is the current device. Streams need the index: a stream guard for index -1
-// writes in front of LibTorch's per-device table of current streams (heap corruption, found at exit).
-static at::Device indexed(const at::Device& d) {
-#ifdef ZO2_WITH_CUDA
-  if (d.is_cuda() && !d.has_index()) return at::Device(at::kCUDA, c10::cuda::current_device());
-#endif
-  return d;
-}
+Queue Queue::current(const at::Device& device) { return on(device, /*side=*/false); }
+Queue Queue::side(const at::Device& device) { return on(device, /*side=*/true); }
 
-Queue Queue::current(const at::Device& d) {
-  const at::Device device = indexed(d);
+Queue Queue::on(const at::Device& device, bool side) {
   Queue q;
   q.device_ = device;
 #ifdef ZO2_WITH_CUDA
-  if (device.is_cuda()) q.stream_id_ = c10::cuda::getCurrentCUDAStream(device.index()).id();
+  if (device.is_cuda()) {
+    // "cuda" without an index is the current device. Streams need the index: a stream guard for index -1
+    // writes in front of LibTorch's per-device table of current streams (heap corruption, found at exit).
+    if (!device.has_index()) q.device_ = at::Device(at::kCUDA, c10::cuda::current_device());
+    const c10::DeviceIndex i = q.device_.index();
+    q.stream_id_ = (side ? c10::cuda::getStreamFromPool(/*isHighPriority=*/true, i) : c10::cuda::getCurrentCUDAStream(i)).id();
+  }
 #endif
-  return q;
-}
-
-Queue Queue::side(const at::Device& d) {
-  const at::Device device = indexed(d);
-  Queue q;
-  q.device_ = device;
-#ifdef ZO2_WITH_CUDA
-  if (device.is_cuda()) q.stream_id_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device.index()).id();
-#endif
+  (void)side;
   return q;
 }
 

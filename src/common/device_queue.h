@@ -57,6 +57,8 @@ class Queue {
   bool is_cuda() const { return device_.is_cuda(); }
 
  private:
+  static Queue on(const at::Device& device, bool side);
+
   at::Device device_ = at::kCPU;
   int64_t stream_id_ = 0;  // c10::Stream id packed, CUDA only
   int priority_ = 0;

@@ -194,16 +194,22 @@ TEST(TaskEval, EvalCommandScoresSst2AndSquad) {
                      {"unknown task 'nope'"});
 }
 
-TEST(TaskEval, TrainCommandSamplesEvaluatesDevAndWritesResults) {
-  const std::string dir = test::temp_dir("train_task");
+// zo2 train on SST-2 records in `dir`: 4 train, 3 dev, 4 test examples, 2 steps at lr 0 (the weights
+// stay the toy model's, so every metric is known), dev evaluation every step, results in dir/res.json.
+std::string train_sst2_lr0(const std::string& dir, const std::vector<std::string>& extra) {
   write_lines(dir + "/train.jsonl", sst2_records({1, 1, 0, 1, 0, 1, 1, 1}));
   write_lines(dir + "/valid.jsonl", sst2_records({1, 0, 1, 1}));
-  // lr 0: the weights stay the toy model's, so every metric is known.
-  const std::string out = run_cli(
-      cli::cmd_train, {"--model", toy_model_dir(), "--task", "SST2", "--train-file", dir + "/train.jsonl", "--eval-file",
-                       dir + "/valid.jsonl", "--num-train", "4", "--num-dev", "3", "--num-eval", "0", "--steps", "2",
-                       "--batch-size", "2", "--lr", "0", "--eval-every", "1", "--device", "cpu", "--progress", "false",
-                       "--metrics", dir + "/m.jsonl", "--results", dir + "/res.json"});
+  std::vector<std::string> args = {"--model", toy_model_dir(), "--task", "SST2", "--train-file", dir + "/train.jsonl",
+                                   "--eval-file", dir + "/valid.jsonl", "--num-train", "4", "--num-dev", "3",
+                                   "--num-eval", "0", "--steps", "2", "--batch-size", "2", "--lr", "0", "--eval-every",
+                                   "1", "--device", "cpu", "--progress", "false", "--results", dir + "/res.json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_cli(cli::cmd_train, args);
+}
+
+TEST(TaskEval, TrainCommandSamplesEvaluatesDevAndWritesResults) {
+  const std::string dir = test::temp_dir("train_task");
+  train_sst2_lr0(dir, {"--metrics", dir + "/m.jsonl"});
   const json r = read_json(dir + "/res.json");
   EXPECT_NEAR(r["accuracy"].get<double>(), 0.75, 1e-9);
   EXPECT_EQ(r["examples"].get<int64_t>(), 4);
@@ -226,13 +232,7 @@ TEST(TaskEval, TrainCommandSamplesEvaluatesDevAndWritesResults) {
 // best, and the weights (hence the test accuracy) stay the toy model's.
 TEST(TaskEval, TrainKeepsTheBestDevCheckpointAndScoresTheTestSetOnIt) {
   const std::string dir = test::temp_dir("train_best");
-  write_lines(dir + "/train.jsonl", sst2_records({1, 1, 0, 1, 0, 1, 1, 1}));
-  write_lines(dir + "/valid.jsonl", sst2_records({1, 0, 1, 1}));
-  const std::string out = run_cli(
-      cli::cmd_train, {"--model", toy_model_dir(), "--task", "SST2", "--train-file", dir + "/train.jsonl", "--eval-file",
-                       dir + "/valid.jsonl", "--num-train", "4", "--num-dev", "3", "--num-eval", "0", "--steps", "2",
-                       "--batch-size", "2", "--lr", "0", "--eval-every", "1", "--eval-at-start", "true", "--device",
-                       "cpu", "--progress", "false", "--out", dir + "/run", "--results", dir + "/res.json"});
+  train_sst2_lr0(dir, {"--eval-at-start", "true", "--out", dir + "/run"});
   const json r = read_json(dir + "/res.json");
   EXPECT_EQ(r["best_dev_step"].get<int64_t>(), 0);
   EXPECT_NE(r["weights"].get<std::string>().find("best dev (step 0"), std::string::npos) << r.dump();
