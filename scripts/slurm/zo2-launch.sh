@@ -11,7 +11,10 @@
 #   GPU_BUDGET            --gpu-memory-budget in GB (0: every block resident)
 #   PERTURBATION_PARALLEL --perturbation-parallel (1: data parallel over all ranks)
 #   SHM_GB                host memory the shared host store needs per node (checked against /dev/shm)
+#   SAVE_EVERY            checkpoint every N steps into $OUTPUT (default 500; the log records every step)
 #   STEPS BATCH MAX_LENGTH LR EPS Q CHECKSUM_EVERY OUTPUT EXTRA_ARGS
+# A job started again with the same OUTPUT (sbatch --requeue, or OUTPUT set by hand) resumes the run
+# there: same bits as an uninterrupted run (docs/checkpoints.md).
 set -euo pipefail
 
 : "${MODEL:?set MODEL to the checkpoint directory}"
@@ -42,7 +45,8 @@ args=(train --model "$MODEL" --data "$DATA" --dtype f16
       --gpu-memory-budget "${GPU_BUDGET:-0}" --perturbation-parallel "${PERTURBATION_PARALLEL:-1}"
       --steps "${STEPS:-1000}" --batch-size "${BATCH:-1}" --max-length "${MAX_LENGTH:-2048}"
       --lr "${LR:-1e-7}" --eps "${EPS:-1e-3}" --q "${Q:-1}" --checksum-every "${CHECKSUM_EVERY:-100}"
-      --metrics "$OUTPUT/metrics.jsonl" --progress false)
+      --metrics "$OUTPUT/metrics.jsonl" --progress false --out "$OUTPUT" --save-every "${SAVE_EVERY:-500}")
+[ ! -f "$OUTPUT/trajectory.zo2traj" ] || args+=(--resume "$OUTPUT")
 [ -z "${EVAL_DATA:-}" ] || args+=(--eval-data "$EVAL_DATA")
 # shellcheck disable=SC2206  # EXTRA_ARGS is a list of words on purpose
 [ -z "${EXTRA_ARGS:-}" ] || args+=($EXTRA_ARGS)
