@@ -20,6 +20,7 @@ int cmd_plan(const Args& args) {
       ("q", po::value<int64_t>()->default_value(1), "directions per step")
       ("prefetch", po::value<int64_t>()->default_value(1), "streamed blocks uploaded ahead")
       ("storage-dtype", po::value<std::string>()->default_value("f16"), "f32, f16 or bf16")
+      ("low-bit-reads", po::value<bool>()->default_value(false), "count the int8 copies of --low-bit-reads")
       ("dtype", po::value<std::string>()->default_value("f16"), "compute dtype")
       ("h2d-gbps", po::value<double>()->default_value(55.0), "pinned host-to-device GB/s")
       ("d2h-gbps", po::value<double>()->default_value(55.0), "pinned device-to-host GB/s")
@@ -43,6 +44,7 @@ int cmd_plan(const Args& args) {
   in.prefetch = vm["prefetch"].as<int64_t>();
   in.budget_gb = vm["gpu-memory-budget"].as<double>();
   in.stream_all = in.budget_gb <= 0;
+  in.low_bit_reads = vm["low-bit-reads"].as<bool>();
   in.h2d_gbps = vm["h2d-gbps"].as<double>();
   in.d2h_gbps = vm["d2h-gbps"].as<double>();
   in.tflops = vm["tflops"].as<double>();

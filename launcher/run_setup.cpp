@@ -29,6 +29,8 @@ void add_offload_options(po::options_description& desc) {
       ("overlap", po::value<bool>()->default_value(true), "copies on their own queues (false: the same schedule serially)")
       ("writeback-every", po::value<int64_t>()->default_value(4),
        "write a streamed block back every N updates; missed updates are re-applied after upload (same bits)")
+      ("low-bit-reads", po::value<bool>()->default_value(false),
+       "evaluation and generation upload streamed blocks in int8 with per-row scales (training stays exact)")
       ("offload-dir", po::value<std::string>(),
        "disk tier: keep the streamed blocks in a scratch file in this directory instead of pinned host memory")
       ("share-host-store", po::value<std::string>()->default_value("auto"),
@@ -94,6 +96,7 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
   pi.prefetch = vm["prefetch"].as<int64_t>();
   pi.budget_gb = vm["gpu-memory-budget"].as<double>();
   pi.stream_all = vm["offload"].as<bool>() || (vm.count("offload-dir") && pi.budget_gb <= 0);
+  pi.low_bit_reads = vm["low-bit-reads"].as<bool>();
   if (vm.count("batch-size")) pi.batch = vm["batch-size"].as<int64_t>();
   if (vm.count("max-length")) pi.seq = std::min(vm["max-length"].as<int64_t>(), m->cfg.max_positions);
   if (vm.count("q")) pi.q = vm["q"].as<int64_t>();
@@ -134,6 +137,7 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
   oo.prefetch = m->plan.prefetch;  // the planner may lower it to fit the budget
   oo.overlap = vm["overlap"].as<bool>();
   oo.writeback_every = vm["writeback-every"].as<int64_t>();
+  oo.low_bit_reads = vm["low-bit-reads"].as<bool>();
   oo.resident = m->plan.resident;
   return std::make_unique<OffloadModel>(m->cfg, std::move(outer), std::move(store), m->device, oo);
 }

@@ -39,6 +39,31 @@ OffloadModel::OffloadModel(OptConfig cfg, OuterWeights outer, HostStore store, c
   slot_free_.resize(n);
   uploaded_.resize(n);
   computed_.resize(n);
+  if (opt_.low_bit_reads) {
+    low_layout_ = LowBitLayout::make(store_.layout());
+    low_host_.resize(cfg_.layers);
+    low_upto_.assign(cfg_.layers, -1);
+    for (int64_t l = 0; l < cfg_.layers; ++l)
+      if (!resident_[l]) low_host_[l] = alloc_host(low_layout_.bytes, device_.is_cuda());
+    for (int64_t s = 0; s < n; ++s)
+      low_slot_.push_back(at::empty({low_layout_.bytes}, at::TensorOptions().dtype(at::kByte).device(device_)));
+  }
+}
+
+OffloadModel::Mode OffloadModel::read_mode() {
+  if (!opt_.low_bit_reads) return Mode::kRead;
+  // The int8 copies are made on the host from current host copies: write back what lags, let every
+  // write-back and every upload of an older int8 copy finish, requantize the blocks that changed.
+  sync_host();
+  writeback_.synchronize();
+  upload_.synchronize();
+  for (int64_t l = 0; l < cfg_.layers; ++l) {
+    if (resident_[l] || low_upto_[l] == host_upto_[l]) continue;
+    if (NodeShare* share = store_.shared(l)) share->wait_current(l);
+    quantize_block(store_.layout(), low_layout_, store_.block(l), low_host_[l]);
+    low_upto_[l] = host_upto_[l];
+  }
+  return Mode::kReadLowBit;
 }
 
 void OffloadModel::note_update(const ParamSource& src) {
@@ -91,17 +116,21 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
     for (; next < static_cast<int64_t>(streamed.size()) && next <= upto; ++next) {
       const size_t s = slot(next);
       const int64_t l = streamed[next];
-      NodeShare* share = store_.shared(l);
+      const bool low = mode == Mode::kReadLowBit;
+      NodeShare* share = low ? nullptr : store_.shared(l);  // the int8 copy is this rank's own
       upload_.wait(slot_free_[s]);   // the slot's previous block is written back (or done)
       upload_.wait(host_ready_[l]);  // this block's last write-back reached the host
       if (share) share->before_upload(l);  // ... also when another rank of the node wrote it
       if (opt_.timing) upload_.record(up_t[next].a, true);
-      upload_.copy(slot_buf_[s], store_.buffer(l));
+      if (low)
+        upload_.copy(low_slot_[s], low_host_[l]);
+      else
+        upload_.copy(slot_buf_[s], store_.buffer(l));
       if (opt_.timing) upload_.record(up_t[next].b, true);
       upload_.record(uploaded_[s]);
       if (share) share->after_upload(l, upload_, writes_back(l));
-      if (next + 1 < static_cast<int64_t>(streamed.size())) store_.will_need(streamed[next + 1]);
-      times_.uploaded_bytes += block_bytes();
+      if (!low && next + 1 < static_cast<int64_t>(streamed.size())) store_.will_need(streamed[next + 1]);
+      times_.uploaded_bytes += low ? low_layout_.bytes : block_bytes();
     }
   };
   pump(nslots - 1);
@@ -116,6 +145,7 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
     const size_t s = slot(k);
     compute_.wait(uploaded_[s]);
     if (opt_.timing) compute_.record(comp_t[k].a, true);
+    if (mode == Mode::kReadLowBit) dequantize_block(store_.layout(), low_layout_, low_slot_[s], slot_w_[s]);
     // The host copy may lag: re-apply the updates it misses (all but the newest when the work
     // applies that one itself).
     catch_up(l, slot_w_[s], host_upto_[l], updates_ - (updates_ > 0 && src_applies_latest(l) ? 1 : 0));
@@ -169,13 +199,13 @@ at::Tensor OffloadModel::logprobs(ParamSource& src, const Batch& batch) {
   at::Tensor x = embed_forward(cfg_, outer_, src, batch.ids, batch.attn);
   pass([](int64_t) { return true; },
        [&](int64_t l, BlockWeights& w) { x = block_forward(cfg_, w, l, x, batch.attn, src); },
-       src.writes_weights() ? Mode::kTrain : Mode::kRead, applies);
+       src.writes_weights() ? Mode::kTrain : zp ? Mode::kRead : read_mode(), applies);  // ZO forwards: exact
   at::Tensor h = final_forward(cfg_, outer_, src, x);
   return target_logprobs(cfg_, outer_, src, h, batch.targets);
 }
 
 void OffloadModel::visit_blocks(const std::function<void(int64_t, const BlockWeights&)>& fn) {
-  pass([](int64_t) { return true; }, [&](int64_t l, BlockWeights& w) { fn(l, w); }, Mode::kRead,
+  pass([](int64_t) { return true; }, [&](int64_t l, BlockWeights& w) { fn(l, w); }, read_mode(),
        [](int64_t) { return false; });
 }
 

@@ -11,6 +11,7 @@
 
 #include "common/device_queue.h"
 #include "offload/host_store.h"
+#include "offload/low_bit.h"
 #include "zo/zo_model.h"
 
 namespace zo2 {
@@ -24,6 +25,9 @@ struct OffloadOptions {
   // host copy is stale and the missed updates are re-applied after upload (same kernel, same bits).
   // Saves PCIe write-back traffic, which otherwise slows the uploads sharing the link.
   int64_t writeback_every = 1;
+  // Read-only passes (evaluation, generation) upload streamed blocks in int8 with per-row scales
+  // (offload/low_bit.h): a half (fp16/bf16) or a quarter (fp32) of the bytes; training is unaffected.
+  bool low_bit_reads = false;
 };
 
 struct QueueTimes {
@@ -60,7 +64,7 @@ class OffloadModel final : public ZoModel {
   void set_timing(bool on) { opt_.timing = on; }
 
  private:
-  enum class Mode { kRead, kTrain, kFlush };
+  enum class Mode { kRead, kReadLowBit, kTrain, kFlush };
   // Runs `work` on each layer `want` accepts, in order, with its weights on the device: resident
   // blocks in place, streamed ones through the slots. kRead never writes back; kTrain writes a block
   // back when it is writeback_every updates ahead of its host copy; kFlush whenever it is ahead.
@@ -72,6 +76,9 @@ class OffloadModel final : public ZoModel {
   void note_update(const ParamSource& src);
   // Applies history updates [from, to) to block `layer` (in a slot) with the update-only kernel.
   void catch_up(int64_t layer, BlockWeights& w, int64_t from, int64_t to);
+  // The mode of a pass that does not write: kReadLowBit (after bringing the int8 copies up to date) when
+  // low_bit_reads is on, else kRead.
+  Mode read_mode();
 
   OptConfig cfg_;
   OuterWeights outer_;
@@ -92,6 +99,11 @@ class OffloadModel final : public ZoModel {
   uint64_t last_key_ = 0;
   std::vector<int64_t> host_upto_;  // per layer: the host copy holds updates [0, host_upto_)
   Queue compute_, upload_, writeback_;
+  // low_bit_reads: per streamed layer the int8 host copy and the host version it was made from (-1:
+  // none); per slot the device buffer it is uploaded into before expanding into the slot.
+  LowBitLayout low_layout_;
+  std::vector<at::Tensor> low_host_, low_slot_;
+  std::vector<int64_t> low_upto_;
   QueueTimes times_;
 };
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "offload/block_layout.h"
+#include "offload/low_bit.h"
 
 namespace zo2 {
 
@@ -67,6 +68,11 @@ Plan make_plan(const PlanInput& in) {
   p.slots = p.streamed > 0 ? std::min<int64_t>(p.streamed, in.prefetch + 2) : 0;
   add("resident blocks (" + std::to_string(resident) + ")", static_cast<double>(resident) * p.block_bytes, 0);
   add("block slots (" + std::to_string(p.slots) + ")", static_cast<double>(p.slots) * p.block_bytes, 0);
+  if (in.low_bit_reads && p.streamed > 0) {
+    const double low = static_cast<double>(LowBitLayout::make(BlockLayout::make(c, in.storage)).bytes);
+    add("int8 read copies (" + std::to_string(p.streamed) + " host, " + std::to_string(p.slots) + " upload buffers)",
+        static_cast<double>(p.slots) * low, static_cast<double>(p.streamed) * low);
+  }
   add("streamed blocks, pinned (" + std::to_string(p.streamed) + ")", 0,
       static_cast<double>(p.streamed) * p.block_bytes);
   for (const MemoryLine& m : p.lines) {

@@ -21,6 +21,7 @@ struct PlanInput {
   int64_t prefetch = 1;                 // slots = prefetch + 2 when anything streams
   double budget_gb = 0;                 // GPU memory budget (GB = 1e9 bytes); 0 = stream every block
   bool stream_all = false;              // ignore the budget: stream every block
+  bool low_bit_reads = false;           // int8 copies for read-only passes (host) and their upload buffers
   // Machine model (defaults: the H100 of docs/PERFORMANCE.md)
   double h2d_gbps = 55.0, d2h_gbps = 55.0;  // pinned copies, GB/s
   double tflops = 500.0;                    // achieved dense 16-bit matmul rate

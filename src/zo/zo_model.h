@@ -28,7 +28,8 @@ class ZoModel {
 
   // For inference that is not a loss (generation with a KV cache): the embeddings, final LayerNorm and
   // head on device(), and fn(layer, weights) for every decoder block in layer order with its weights on
-  // device() (streamed blocks are uploaded for it, and not written back).
+  // device() (streamed blocks are uploaded for it, and not written back; for forward passes only: with
+  // low-bit reads an offloaded model hands over its int8-transferred weights).
   virtual const OuterWeights& outer_weights() const = 0;
   virtual void visit_blocks(const std::function<void(int64_t layer, const BlockWeights& w)>& fn) = 0;
   // Checksums of the stored weights: [0] the outer parameters, [1 + l] block l (replica checks).

@@ -8,6 +8,8 @@
 #include "common/test_util.h"
 #include "data/example.h"
 #include "offload/block_file.h"
+#include "common/low_bit_ref.h"
+#include "offload/low_bit.h"
 #include "offload/offload_model.h"
 #include "offload/planner.h"
 #include "zo/init.h"
@@ -132,6 +134,71 @@ TEST(Offload, DiskTierIsBitwiseTheHostStore) {
   EXPECT_GT(r.read_gbps, 0);
   EXPECT_GT(r.write_gbps, 0);
   EXPECT_TRUE(fs::is_empty(dir));
+}
+
+// Low-bit reads: training passes stay bitwise exact; a read pass computes with the int8 copies of the
+// current weights (made again after every change, also when host copies lag), moving fewer bytes.
+TEST(Offload, LowBitReadsUseFreshInt8CopiesAndLeaveTrainingExact) {
+  const OptConfig c = config();
+  const Batch b = batches(c)[0];
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    ResidentModel resident(c, random_weights(c, dt, at::kCPU, 17));
+    OffloadOptions oo{1, true, {2}, false, 3};
+    oo.low_bit_reads = true;
+    auto m = offloaded(c, dt, oo);
+    PlainParams plain(at::kFloat);
+    for (int round = 0; round < 2; ++round) {  // before and after training
+      if (round == 1) {
+        const RunResult ref = run(resident, at::kFloat, 1), got = run(*m, at::kFloat, 1);
+        EXPECT_EQ(got.losses, ref.losses) << "training changed by low-bit reads, dtype " << dt;
+        EXPECT_EQ(got.checksums, ref.checksums) << "dtype " << dt;
+      }
+      ResidentModel quantized(c, test::low_bit_copy(c, resident.weights(), /*keep=resident layer*/ 2));
+      m->reset_times();
+      const at::Tensor low = m->logprobs(plain, b);
+      const at::Tensor want = quantized.logprobs(plain, b), exact = resident.logprobs(plain, b);
+      EXPECT_TRUE(at::equal(low, want)) << "round " << round << ", dtype " << dt;
+      EXPECT_FALSE(at::equal(low, exact)) << "no quantization happened";
+      EXPECT_LT(test::rel_l2(low, exact), 2e-2) << "round " << round << ", dtype " << dt;
+      const int64_t low_bytes = LowBitLayout::make(BlockLayout::make(c, dt)).bytes;
+      EXPECT_EQ(m->times().uploaded_bytes, (c.layers - 1) * low_bytes);
+    }
+  }
+}
+
+// Each row: scale = max |w| / 127, every value within half a step of w, int8 in [-127, 127].
+TEST(LowBit, QuantizesEachRowToWithinHalfAStep) {
+  // A real block moves about half (16-bit storage) or a quarter (fp32) of its bytes.
+  OptConfig big = config();
+  big.hidden = 2048;
+  big.ffn = 8192;
+  big.heads = 32;
+  for (at::ScalarType dt : {at::kFloat, at::kHalf}) {
+    const BlockLayout bl = BlockLayout::make(big, dt);
+    const double ratio = static_cast<double>(LowBitLayout::make(bl).bytes) / static_cast<double>(bl.bytes);
+    EXPECT_NEAR(ratio, dt == at::kFloat ? 0.25 : 0.5, 0.01) << c10::toString(dt);
+  }
+  const OptConfig c = config();
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    const OptWeights w = random_weights(c, dt, at::kCPU, 5);
+    const OptWeights q = test::low_bit_copy(c, w);
+    for (int s = 0; s < BlockWeights::kSlots; ++s) {
+      const at::Tensor a = w.blocks[1].slot(s).to(at::kDouble), b = q.blocks[1].slot(s).to(at::kDouble);
+      if (a.dim() != 2) {
+        EXPECT_TRUE(at::equal(w.blocks[1].slot(s), q.blocks[1].slot(s))) << "slot " << s << " should travel as stored";
+        continue;
+      }
+      const at::Tensor step = a.abs().amax(1, true) / 127.0;
+      // half a step, plus the rounding of the product to the storage dtype
+      const double ulp = dt == at::kFloat ? 1.2e-7 : 7.9e-3;
+      EXPECT_TRUE(((b - a).abs() <= step * 0.5 + a.abs() * ulp + 1e-12).all().item<bool>()) << "slot " << s;
+      if (dt == at::kFloat) {  // fp32 keeps q * scale: whole steps of the row's scale
+        const at::Tensor k = b / step.clamp_min(1e-30);
+        EXPECT_LT((k - k.round()).abs().max().item<double>(), 1e-4) << "slot " << s;
+        EXPECT_LE(k.abs().max().item<double>(), 127.0 + 1e-4) << "slot " << s;
+      }
+    }
+  }
 }
 
 TEST(Offload, WeightsActuallyChangeAndSlotsAreBounded) {
