@@ -141,16 +141,7 @@ int cmd_bench(const Args& args) {
   const double peak = static_cast<double>(peak_memory_bytes(dev));
 
   // Ceilings measured now, on this machine, and the floors they give (same model as zo2 plan).
-  PlanInput pi;
-  pi.cfg = ms.cfg;
-  pi.storage = ms.storage;
-  pi.compute = ms.compute;
-  pi.batch = B;
-  pi.seq = T;
-  pi.q = mo.q;
-  pi.prefetch = vm["prefetch"].as<int64_t>();
-  pi.budget_gb = vm["gpu-memory-budget"].as<double>();
-  pi.stream_all = vm["offload"].as<bool>() || (vm.count("offload-dir") && pi.budget_gb <= 0);
+  PlanInput pi = plan_input(vm, ms);  // the run's own plan input, with this machine's figures
   pi.h2d_gbps = measure_copy_gbps(dev, true);
   pi.d2h_gbps = measure_copy_gbps(dev, false);
   pi.tflops = measure_matmul_tflops(dev, ms.compute == at::kFloat ? at::kFloat : ms.compute);

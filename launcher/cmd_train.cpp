@@ -198,8 +198,8 @@ int cmd_train(const Args& args) {
       engine.reset();
       model.reset();  // one model in memory at a time
       vm.erase("preset");
+      vm.erase("model");
       vm.insert({"model", po::variable_value(best, false)});
-      vm.at("model").value() = best;
       model = build_model(vm, &ms);
       res["weights"] = "best dev (step " + std::to_string(s.best_step) + ", " + best + ")";
     }

@@ -89,17 +89,7 @@ std::shared_ptr<NodeShare> make_share(const po::variables_map& vm, ModelSetup* m
 
 // Streamed model: blocks go straight into the host store (one block at a time on the way).
 std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup* m, uint64_t seed) {
-  PlanInput pi;
-  pi.cfg = m->cfg;
-  pi.storage = m->storage;
-  pi.compute = m->compute;
-  pi.prefetch = vm["prefetch"].as<int64_t>();
-  pi.budget_gb = vm["gpu-memory-budget"].as<double>();
-  pi.stream_all = vm["offload"].as<bool>() || (vm.count("offload-dir") && pi.budget_gb <= 0);
-  pi.low_bit_reads = vm["low-bit-reads"].as<bool>();
-  if (vm.count("batch-size")) pi.batch = vm["batch-size"].as<int64_t>();
-  if (vm.count("max-length")) pi.seq = std::min(vm["max-length"].as<int64_t>(), m->cfg.max_positions);
-  if (vm.count("q")) pi.q = vm["q"].as<int64_t>();
+  const PlanInput pi = plan_input(vm, *m);
   m->plan = make_plan(pi);
   ZO2_REQUIRE(m->plan.fits, "--gpu-memory-budget ", pi.budget_gb, " GB is below what must stay on the GPU (",
               m->plan.gpu_bytes / 1e9, " GB with every block streamed; see zo2 plan)");
@@ -143,6 +133,21 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
 }
 
 }  // namespace
+
+PlanInput plan_input(const po::variables_map& vm, const ModelSetup& m) {
+  PlanInput pi;
+  pi.cfg = m.cfg;
+  pi.storage = m.storage;
+  pi.compute = m.compute;
+  pi.prefetch = vm["prefetch"].as<int64_t>();
+  pi.budget_gb = vm["gpu-memory-budget"].as<double>();
+  pi.stream_all = vm["offload"].as<bool>() || (vm.count("offload-dir") && pi.budget_gb <= 0);
+  pi.low_bit_reads = vm["low-bit-reads"].as<bool>();
+  if (vm.count("batch-size")) pi.batch = vm["batch-size"].as<int64_t>();
+  if (vm.count("max-length")) pi.seq = std::min(vm["max-length"].as<int64_t>(), m.cfg.max_positions);
+  if (vm.count("q")) pi.q = vm["q"].as<int64_t>();
+  return pi;
+}
 
 void use_process_group(ProcessGroup& group, ModelSetup* m) {
   m->cuda_index = group.device();

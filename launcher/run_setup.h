@@ -42,6 +42,10 @@ struct ModelSetup {
 // This rank's GPU and node placement from the process group (multi-rank commands, before build_model).
 void use_process_group(ProcessGroup& group, ModelSetup* setup);
 
+// The planner's input for the model of `setup` under the run's offload, batch and length options
+// (the offload options must be in `vm`); the machine figures stay the planner's defaults.
+PlanInput plan_input(const po::variables_map& vm, const ModelSetup& setup);
+
 // Reads the model options (and the offload options when `desc` had them) and builds the model.
 std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* setup);
 
