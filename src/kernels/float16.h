@@ -135,7 +135,7 @@ ZO2_HD inline Half round_rz<Half>(float x) {
 // Beyond the largest finite value the step to inf counts as one ulp of the top binade, so finite
 // input never gives NaN. The same function on host and device.
 template <class T>
-ZO2_HD T round_stochastic(float x, uint32_t r) {
+ZO2_HD T round_stochastic_general(float x, uint32_t r) {
   const T lo = round_rz<T>(x);
   const float alo = fabsf(to_float(lo));
   const float d = fabsf(x) - alo;  // exact: Sterbenz for normal lo, common quantum below
@@ -147,6 +147,25 @@ ZO2_HD T round_stochastic(float x, uint32_t r) {
   const float p = fminf(d / step, 1.f);  // exact quotient
   const bool up = uint64_t(r) < uint64_t(p * 4294967296.f);
   return up ? T{uint16_t(lo.bits + 1)} : lo;
+}
+// The same decision in integers where x and both neighbours are finite and the 16-bit ulp is a fixed
+// number of fp32 ulps (fp16 normals below 65504: 2^13; every finite bf16 below the largest: 2^16): then
+// (|x| - |lo|) / ulp is x's dropped low bits over 2^13 (2^16), and floor(p 2^32) = those bits << 19 (<< 16).
+// Bitwise the general function's result; the ZO update kernel spends most of its rounding time here.
+template <class T>
+ZO2_HD T round_stochastic(float x, uint32_t r);
+template <>
+ZO2_HD inline Half round_stochastic<Half>(float x, uint32_t r) {
+  const uint32_t b = f32_bits(x), a = b & 0x7FFFFFFFu;
+  if (a < 0x38800000u || a >= 0x477FE000u) return round_stochastic_general<Half>(x, r);  // [2^-14, 65504)
+  const uint32_t lo = ((b >> 16) & 0x8000u) | ((a >> 13) - 0x1C000u);                   // rebias 127 -> 15
+  return Half{uint16_t(lo + (r < ((a & 0x1FFFu) << 19) ? 1u : 0u))};
+}
+template <>
+ZO2_HD inline BFloat round_stochastic<BFloat>(float x, uint32_t r) {
+  const uint32_t b = f32_bits(x);
+  if ((b & 0x7FFFFFFFu) >= 0x7F7F0000u) return round_stochastic_general<BFloat>(x, r);  // top ulp, inf, NaN
+  return BFloat{uint16_t((b >> 16) + (r < ((b & 0xFFFFu) << 16) ? 1u : 0u))};
 }
 template <>
 ZO2_HD inline float round_stochastic<float>(float x, uint32_t) {

@@ -30,18 +30,66 @@ inline void sincospi_double(double t, double& s, double& c) {
 }
 #endif
 
+// Box-Muller's log and sincospi on the only inputs it has, u in [2^-33, 1] and t in (0, 2], without
+// the zero/subnormal/inf/NaN/large-argument paths of libdevice's logf and sincospif: the ZO kernels are
+// bound by instruction issue, and these two were half of each normal's instructions. Polynomials and
+// error bounds come from scripts/ref/fit_box_muller.py (float32 emulation of this code against mpmath:
+// log <= 0.85 ulp; z within 7.4e-7 of the exact Box-Muller). Host-callable only so that
+// scripts/bench/emulate_device_z.sh can run them on the CPU; the host's own z is computed in double.
+ZO2_HD inline float log_unit(float u) {
+  // u = 2^k m with m in [2/3, 4/3): log u = k ln2 + log1p(f), f = m - 1 (exact), log1p(f) = f + f^2 R(f).
+  const uint32_t ix = f32_bits(u);
+  const int k = (int(ix) - 0x3F2AAAAB) >> 23;
+  const float f = bits_f32(ix - (uint32_t(k) << 23)) - 1.f;
+  float p = 0.11612164974212646f;
+  p = fmaf(p, f, -0.1272628903388977f);
+  p = fmaf(p, f, 0.1085328757762909f);
+  p = fmaf(p, f, -0.12221359461545944f);
+  p = fmaf(p, f, 0.142961785197258f);
+  p = fmaf(p, f, -0.16677974164485931f);
+  p = fmaf(p, f, 0.19999852776527405f);
+  p = fmaf(p, f, -0.24999842047691345f);
+  p = fmaf(p, f, 0.3333333432674408f);
+  p = fmaf(p, f, -0.5f);
+  const float l = fmaf(f * f, p, f);
+  return fmaf(float(k), 0.6931471824645996f, fmaf(float(k), -1.9046542121259336e-09f, l));  // ln2 hi + lo
+}
+ZO2_HD inline void sincospi_unit(float t, float& sn, float& cs) {
+  const float q = rintf(2.f * t);     // nearest-even (host: default rounding mode)
+  const float r = fmaf(q, -0.5f, t);  // exact, |r| <= 1/4; pi t = pi r + q pi/2
+  const float r2 = r * r, r2_lo = fmaf(r, r, -r2);  // r^2 = r2 + r2_lo exactly
+  // sin(pi r) = pi r + r^3 S(r^2), pi = hi + lo: one rounding of the sum is the only large error.
+  float sp = 0.08122957497835159f;
+  sp = fmaf(sp, r2, -0.5992287993431091f);
+  sp = fmaf(sp, r2, 2.550163507461548f);
+  sp = fmaf(sp, r2, -5.167712688446045f);
+  sp = fmaf(r, 3.1415927410125732f, fmaf(r2 * r, sp, r * -8.742277657347586e-08f));
+  // cos(pi r) = 1 + c0 r^2 + r^4 C(r^2), c0 = -pi^2/2 = hi + lo, with the exact r^2.
+  float cp = -0.025566814467310905f;
+  cp = fmaf(cp, r2, 0.2353212684392929f);
+  cp = fmaf(cp, r2, -1.335262656211853f);
+  cp = fmaf(cp, r2, 4.058712005615234f);
+  cp = fmaf(r2, -1.451857940537593e-07f, (r2 * r2) * cp);
+  cp = 1.f + fmaf(r2, -4.934802055358887f, fmaf(r2_lo, -4.934802055358887f, cp));
+  const int i = int(q);
+  const float a = (i & 1) ? cp : sp, b = (i & 1) ? sp : cp;  // quadrant i: rotate by i pi/2
+  sn = (i & 2) ? -a : a;
+  cs = ((i + 1) & 2) ? -b : b;
+}
+
 // Two normals from two Philox words, in curand_normal4's order (s sin, s cos). The uniforms are
 // cuRAND's, evaluated in fp32 identically on host and device: u = a 2^-32 + 2^-33 in (0, 1] for the
 // radius, t = b 2^-31 + 2^-32 in (0, 2] for the angle pi t. cuRAND's device __sincosf is replaced by
-// accurate functions: the device uses logf/sqrtf/sincospif (<= 1 ulp each), the host evaluates the
-// same formula in double and rounds once, so host and device agree to a few fp32 ulps (docs/zo.md).
+// accurate functions: the device uses log_unit/sqrtf/sincospi_unit (about 1 ulp each), the host
+// evaluates the same formula in double and rounds once, so host and device agree to a few fp32 ulps
+// (docs/zo.md).
 ZO2_HD inline void box_muller(uint32_t a, uint32_t b, float& z0, float& z1) {
   const float u = float(a) * 0x1p-32f + 0x1p-33f;  // products are exact: fma contraction is harmless
   const float t = float(b) * 0x1p-31f + 0x1p-32f;
 #if defined(__CUDA_ARCH__)
-  const float s = sqrtf(-2.f * logf(u));
+  const float s = sqrtf(-2.f * log_unit(u));
   float sn, cs;
-  sincospif(t, &sn, &cs);
+  sincospi_unit(t, sn, cs);
   z0 = s * sn;
   z1 = s * cs;
 #else
@@ -65,9 +113,26 @@ ZO2_HD inline void normals(uint64_t key, uint64_t subseq, uint64_t g0, float (&z
   }
 }
 
+// Stochastic rounding's uniform word for element i of parameter p in the update of the step with key
+// K: Wellons' lowbias32 hash of lo(i) under a base derived from (K, p, hi(i)). Rounding needs only a
+// uniform word independent of the value, and a hash costs a third of the Philox stream it replaced.
+ZO2_HD inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7FEB352Du;
+  x ^= x >> 15;
+  x *= 0x846CA68Bu;
+  return x ^ (x >> 16);
+}
+ZO2_HD inline uint32_t rounding_base(uint64_t key, uint32_t param, uint32_t hi) {
+  return mix32(mix32(mix32(uint32_t(key) ^ 0x9E3779B9u) ^ uint32_t(key >> 32)) ^ param) ^ mix32(hi + 0x85EBCA6Bu);
+}
+ZO2_HD inline uint32_t rounding_word(uint64_t key, uint32_t param, uint64_t i) {
+  return mix32(uint32_t(i) ^ rounding_base(key, param, uint32_t(i >> 32)));
+}
+
 // The pending update of one tile, in place: t (fp32 values of the stored theta) and th (the stored
 // words) become the updated parameter. acc sums the directions in order with fmaf, then
-// t_new = fmaf(-lr, fmaf(wd, t, acc), t) is rounded to T (stochastically from stream kRoundingDir).
+// t_new = fmaf(-lr, fmaf(wd, t, acc), t) is rounded to T (stochastically, from rounding_word).
 template <int NG, class T>
 ZO2_HD inline void update_tile(uint32_t param, const UpdateSpec& up, uint64_t g0, float (&t)[4 * NG],
                                T (&th)[4 * NG]) {
@@ -80,12 +145,14 @@ ZO2_HD inline void update_tile(uint32_t param, const UpdateSpec& up, uint64_t g0
     for (int j = 0; j < 4 * NG; ++j) acc[j] = fmaf(c, z[j], acc[j]);
   }
   const bool sr = sizeof(T) == 2 && up.stochastic_round;
-  Philox4 r[NG] = {};
-  if (sr) philox_groups<NG>(up.key, subsequence(kRoundingDir, param), g0, r);
+  const uint64_t i0 = 4 * g0;
+  const uint32_t base = sr ? rounding_base(up.key, param, uint32_t(i0 >> 32)) : 0;  // hi(i) of the tile start
   ZO2_UNROLL
   for (int j = 0; j < 4 * NG; ++j) {
     const float v = fmaf(-up.lr, fmaf(up.wd, t[j], acc[j]), t[j]);
-    th[j] = sr ? round_stochastic<T>(v, r[j / 4].w[j % 4]) : round_rne<T>(v);
+    const uint64_t i = i0 + j;
+    const uint32_t r = !sr ? 0 : (i >> 32) == (i0 >> 32) ? mix32(uint32_t(i) ^ base) : rounding_word(up.key, param, i);
+    th[j] = sr ? round_stochastic<T>(v, r) : round_rne<T>(v);
     t[j] = to_float(th[j]);
   }
 }

@@ -7,8 +7,8 @@
 //   S = (uint64(d) << 32) | p,
 // where the words are cuRAND's curand_init(K, S, 4 * (i / 4)) followed by curand4() and normal4 is
 // curand_normal4's Box-Muller with accurate log/sincospi (zo_element.h), so z does not depend on the
-// launch shape; CPU and GPU z agree within 1e-6. Stochastic rounding takes its uniform from word i % 4
-// of direction kRoundingDir of the step being applied.
+// launch shape; CPU and GPU z agree within 1e-6. Stochastic rounding takes its uniform from a hash of
+// (K, p, i) of the step being applied (rounding_word in zo_element.h).
 #pragma once
 
 #include <cstdint>
@@ -17,7 +17,6 @@ namespace zo2::kernels {
 
 enum class DType : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
 
-constexpr uint32_t kRoundingDir = 0xFFFFFFFFu;  // Philox stream used for stochastic rounding
 constexpr int kMaxDirs = 64;                     // directions in one update (q x ranks)
 constexpr int kMaxBranches = 8;                  // perturbed copies written by one pass
 

@@ -37,7 +37,7 @@ TEST(Philox, KnownAnswerVectors) {
 TEST(Philox, MatchesATenPhiloxEngine) {
   std::mt19937_64 rng(20261125);
   std::vector<std::array<uint64_t, 3>> cases = {
-      {0, 0, 0}, {~0ull, ~0ull, 0}, {1, subsequence(kRoundingDir, 7), 0xFFFFFFFFull},  // g crosses 2^32
+      {0, 0, 0}, {~0ull, ~0ull, 0}, {1, subsequence(0xFFFFFFFFu, 7), 0xFFFFFFFFull},  // g crosses 2^32
       {42, subsequence(3, 0xFFFFFFFFu), (1ull << 40) + 5}};
   for (int c = 0; c < 300; ++c) cases.push_back({rng(), subsequence(uint32_t(rng()), uint32_t(rng())), rng() >> 8});
   for (const auto& [key, subseq, g] : cases) {

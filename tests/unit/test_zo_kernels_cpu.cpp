@@ -112,6 +112,58 @@ TEST(ZoFloat16, StochasticRoundingPicksANeighbourWithTheRightProbability) {
   EXPECT_TRUE(std::isnan(to_float(round_stochastic<Half>(NAN, 0))));
 }
 
+// The integer fast path must be bitwise the general formula: every fp16/bf16 binade's edges, the
+// limits of the fast range, and random values with random words (and words at the decision boundary).
+TEST(ZoFloat16, StochasticRoundingFastPathIsTheGeneralFormula) {
+  std::mt19937 rng(11);
+  std::vector<uint32_t> xs;
+  for (uint32_t e = 0; e < 256; ++e)
+    for (uint32_t m : {0u, 1u, 0x1FFFu, 0x2000u, 0xFFFFu, 0x10000u, 0x7FFFFFu, 0x400000u})
+      for (uint32_t sign : {0u, 0x80000000u}) xs.push_back(sign | (e << 23) | m);
+  for (uint32_t b : {0x387FFFFFu, 0x38800000u, 0x477FDFFFu, 0x477FE000u, 0x7F7EFFFFu, 0x7F7F0000u, 0x7F800000u})
+    xs.insert(xs.end(), {b, b | 0x80000000u});
+  for (int i = 0; i < 200000; ++i) xs.push_back(rng());
+  int64_t checked = 0;
+  for (uint32_t b : xs) {
+    const float x = bits_f32(b);
+    const uint32_t rs[] = {0u, 1u, 0xFFFFFFFFu, uint32_t(rng()), (b & 0x1FFFu) << 19, ((b & 0xFFFFu) << 16) - 1};
+    for (uint32_t r : rs) {
+      const Half h = round_stochastic<Half>(x, r), hg = round_stochastic_general<Half>(x, r);
+      const BFloat f = round_stochastic<BFloat>(x, r), fg = round_stochastic_general<BFloat>(x, r);
+      if (std::isnan(x)) {
+        EXPECT_TRUE(std::isnan(to_float(h)) && std::isnan(to_float(f)));
+        continue;
+      }
+      ASSERT_EQ(h.bits, hg.bits) << std::hex << "fp16 x bits " << b << " r " << r;
+      ASSERT_EQ(f.bits, fg.bits) << std::hex << "bf16 x bits " << b << " r " << r;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 1000000);
+}
+
+// The rounding words: uniform (chi-square over 256 bins of the top byte), and neighbouring elements,
+// parameters and steps uncorrelated (correlation of the words as uniforms below 6 standard errors).
+TEST(ZoKernelsCpu, RoundingWordsAreUniformAndIndependent) {
+  const int64_t n = 1 << 18;
+  std::vector<double> cnt(256, 0.0);
+  auto u = [](uint32_t w) { return (double(w) + 0.5) / 4294967296.0 - 0.5; };
+  double c_next = 0, c_param = 0, c_step = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t el = 4 * 0xFFFFFFF0ull + uint64_t(i) * 3;  // crosses hi(i) = 0 -> 1
+    const uint32_t w = rounding_word(step_key(7, 3), 42, el);
+    cnt[w >> 24] += 1;
+    c_next += u(w) * u(rounding_word(step_key(7, 3), 42, el + 1));
+    c_param += u(w) * u(rounding_word(step_key(7, 3), 43, el));
+    c_step += u(w) * u(rounding_word(step_key(7, 4), 42, el));
+  }
+  double chi2 = 0;
+  for (double c : cnt) chi2 += (c - n / 256.0) * (c - n / 256.0) / (n / 256.0);
+  EXPECT_LT(chi2, 255 + 6 * std::sqrt(2 * 255.0)) << "chi-square, 255 degrees of freedom";
+  const double se = (1.0 / 12) / std::sqrt(double(n));  // sd of a product of two independent U(-1/2, 1/2)
+  for (double c : {c_next, c_param, c_step}) EXPECT_LT(std::fabs(c / n), 6 * se);
+}
+
 // ---- z ----
 
 // Box-Muller of philox_engine's words in long double, the CPU z must be its correctly rounded value.
@@ -123,7 +175,7 @@ TEST(ZoKernelsCpu, NormalsAreCorrectlyRoundedBoxMuller) {
     uint64_t offset;
   };
   for (const Stream& s : {Stream{step_key(3, 0), 0, 0, 0}, Stream{step_key(3, 9), 77, 12, 4 * 0xFFFFFFF0ull},
-                          Stream{~0ull, 0xFFFFFFFFu, kRoundingDir, 4 * 12345ull}}) {
+                          Stream{~0ull, 0xFFFFFFFFu, 0xFFFFFFFFu, 4 * 12345ull}}) {
     const int64_t n = 1 << 16;
     std::vector<float> z(n);
     cpu::normal(z.data(), n, s.key, s.param, s.dir, s.offset);
@@ -175,7 +227,7 @@ TEST(ZoKernelsCpu, NormalStatistics) {
   }
   EXPECT_LT(std::sqrt(double(n)) * d, 3.27) << "KS statistic " << d;
 
-  for (auto [param, dir] : {std::pair<uint32_t, uint32_t>{5, 1}, {6, 0}, {5, kRoundingDir}}) {
+  for (auto [param, dir] : {std::pair<uint32_t, uint32_t>{5, 1}, {6, 0}, {5, 0xFFFFFFFFu}}) {
     const std::vector<double> o = sample(param, dir);
     double c = 0;
     for (int64_t i = 0; i < n; ++i) c += z[i] * o[i];
