@@ -20,6 +20,7 @@
 #include "launcher/commands.h"
 #include "offload/block_file.h"
 #include "launcher/run_setup.h"
+#include "model/param_source.h"
 #include "zo/mezo.h"
 
 namespace zo2::cli {
@@ -86,6 +87,8 @@ int cmd_bench(const Args& args) {
       ("warmup", po::value<int64_t>()->default_value(3), "untimed steps first")
       ("lr", po::value<double>()->default_value(1e-7), "learning rate (non-zero, so updates are applied and written back)")
       ("kernels", po::value<bool>()->default_value(true), "also time the fused kernels alone (resident models)")
+      ("eval-steps", po::value<int64_t>()->default_value(0),
+       "also time this many evaluation forwards (unperturbed; int8 uploads with --low-bit-reads)")
       ("json", po::value<std::string>()->default_value(""), "append the result as one JSON line to this file")
       ("backend", po::value<std::string>()->default_value("auto"), "auto, single, mpi or nccl (several ranks: zo2run)")
       ("perturbation-parallel", po::value<int64_t>()->default_value(1),
@@ -201,6 +204,29 @@ int cmd_bench(const Args& args) {
     r["busy_compute_streamed_blocks"] = bt.compute_ms / wall;
     r["busy_writeback"] = bt.writeback_ms / wall;
   }
+  if (const int64_t n = vm["eval-steps"].as<int64_t>(); n > 0) {
+    // Evaluation forwards: no perturbation, nothing written back; streamed blocks are uploaded as stored
+    // (or as int8 with --low-bit-reads, whose copies are refreshed once after the training steps above).
+    c10::InferenceMode guard;
+    PlainParams plain(ms.compute);
+    model->logprobs(plain, batch);
+    synchronize(dev);
+    if (off) off->reset_times();
+    std::vector<double> et;
+    for (int64_t i = 0; i < n; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      model->logprobs(plain, batch);
+      synchronize(dev);
+      et.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(et.begin(), et.end());
+    r["eval_ms_median"] = et[et.size() / 2];
+    if (off) {
+      const double gb = off->times().uploaded_bytes / 1e9 / static_cast<double>(n);
+      r["eval_uploaded_gb"] = gb;
+      r["eval_pcie_floor_ms"] = gb / pi.h2d_gbps * 1e3;
+    }
+  }
   if (vm.count("offload-dir") && off) {
     // The disk tier: the blocks' file is read once and (with lazy write-back) partly written per step.
     const DiskRates d = measure_disk_gbps(vm["offload-dir"].as<std::string>());
@@ -232,6 +258,12 @@ int cmd_bench(const Args& args) {
     std::printf("  disk tier: %.2f GB/s read (cold cache), %.2f GB/s written (fdatasync) measured; disk floor %.1f ms; ratio %.2fx\n",
                 r["disk_read_gbps"].get<double>(), r["disk_write_gbps"].get<double>(), r["disk_floor_ms"].get<double>(),
                 step_ms / r["disk_floor_ms"].get<double>());
+  if (r.contains("eval_uploaded_gb"))
+    std::printf("  evaluation forward: %.1f ms (median), %.2f GB uploaded, PCIe floor %.1f ms\n",
+                r["eval_ms_median"].get<double>(), r["eval_uploaded_gb"].get<double>(),
+                r["eval_pcie_floor_ms"].get<double>());
+  else if (r.contains("eval_ms_median"))
+    std::printf("  evaluation forward: %.1f ms (median)\n", r["eval_ms_median"].get<double>());
   if (r.contains("kernel_ms"))
     std::printf("  fused update+perturb kernels alone: %.2f ms per step (%.0f GB/s; device copy %.0f GB/s)\n",
                 r["kernel_ms"].get<double>(), r["kernel_gbps"].get<double>(), pi.hbm_gbps);
