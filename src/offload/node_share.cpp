@@ -113,6 +113,7 @@ NodeShare::NodeShare(Collectives& comm, const NodeShareOptions& opt, const std::
   failed = map_failure.empty() ? 0 : 1;
   comm.allreduce_sum(&failed, 1);  // also orders the header's initialisation before the checks below
   if (opt.local_rank == 0) shm_unlink(name_.c_str());  // mapped everywhere: gone with the last process
+  comm.barrier();  // so that no rank returns while the name is still visible (a crash now leaks nothing)
   ZO2_REQUIRE(map_failure.empty(), "shared host store: ", map_failure);
   ZO2_REQUIRE(failed == 0, "shared host store: a rank could not map the segment (its error says why)");
   const auto* h = reinterpret_cast<const Header*>(base_);
