@@ -32,7 +32,8 @@ AttnMask make_attn_mask(const at::Tensor& mask, AttentionImpl impl) {
   return out;
 }
 
-at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::Tensor& b, const at::Tensor& x) {
+at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::Tensor& b, const at::Tensor& x,
+                  bool relu) {
   const int64_t nb = x.size(0), out = w.size(0);
   std::vector<int64_t> shape = x.sizes().vec();
   at::Tensor x3 = x.reshape({nb, -1, shape.back()});
@@ -40,21 +41,22 @@ at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::T
   src.mat(id, w, [&](int64_t b0, const at::Tensor& W) {
     PhaseScope phase("gemm", x.device());
     const int64_t g = W.size(0);
-    if (g == 1 && nb == 1) {
-      y = at::linear(x3[0], W[0], b.defined() ? b[0] : at::Tensor()).unsqueeze(0);
-      return;
-    }
     if (!y.defined()) y = at::empty({nb, x3.size(1), out}, x.options());
     at::Tensor yg = y.narrow(0, b0, g), xg = x3.narrow(0, b0, g);
     if (!b.defined()) {
       at::bmm_out(yg, xg, W.transpose(1, 2));
+      if (relu) yg.relu_();
       return;
     }
-    // One addmm per branch: its bias goes into the matmul's epilogue (cuBLASLt), where baddbmm would
-    // first broadcast-copy the biases into the output and read them back, two more passes over it.
+    // One addmm per branch: its bias (and ReLU) go into the matmul's epilogue (cuBLASLt), where baddbmm
+    // would first broadcast-copy the biases into the output and read them back, and a separate ReLU
+    // would make one more pass. ReLU commutes with the rounding, so fusing it changes no value.
     for (int64_t i = 0; i < g; ++i) {
       at::Tensor yi = yg[i];
-      at::addmm_out(yi, b[b0 + i], xg[i], W[i].t());
+      if (relu)
+        at::_addmm_activation_out(yi, b[b0 + i], xg[i], W[i].t());
+      else
+        at::addmm_out(yi, b[b0 + i], xg[i], W[i].t());
     }
   });
   shape.back() = out;
@@ -115,8 +117,8 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
     at::Tensor gw = src.vec(id(slot), w.slot(slot));
     return layer_norm(t, gw, src.vec(id(slot + 1), w.slot(slot + 1)));
   };
-  auto lin = [&](const at::Tensor& t, int slot) {
-    return linear(src, id(slot), w.slot(slot), src.vec(id(slot + 1), w.slot(slot + 1)), t);
+  auto lin = [&](const at::Tensor& t, int slot, bool relu = false) {
+    return linear(src, id(slot), w.slot(slot), src.vec(id(slot + 1), w.slot(slot + 1)), t, relu);
   };
   const double scaling = 1.0 / std::sqrt(static_cast<double>(cfg.head_dim()));
 
@@ -131,7 +133,7 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
   if (!cfg.pre_ln) r = ln(r, 8);
   tap("resid_attn", r);
   h = cfg.pre_ln ? ln(r, 14) : r;
-  h = lin(h, 10).relu_();
+  h = lin(h, 10, /*relu=*/true);
   tap("fc1", h);
   at::Tensor out = r + lin(h, 12);
   if (!cfg.pre_ln) out = ln(out, 14);
