@@ -142,6 +142,7 @@ int cmd_bench(const Args& args) {
   std::vector<double> mem(4 * W);
   comm.allgather(mine, 4, mem.data());
   const double peak = static_cast<double>(peak_memory_bytes(dev));
+  const double reserved = static_cast<double>(peak_reserved_bytes(dev));
 
   // Ceilings measured now, on this machine, and the floors they give (same model as zo2 plan).
   PlanInput pi = plan_input(vm, ms);  // the run's own plan input, with this machine's figures
@@ -168,7 +169,8 @@ int cmd_bench(const Args& args) {
                       {"host_rss_shmem_mb", std::vector<double>()},
                       {"host_pss_shmem_mb", std::vector<double>()},
                       {"tok_s", static_cast<double>(shards * B * T) * 1e3 / step_ms},
-                      {"peak_allocated_mb", peak / (1 << 20)}, {"device_used_mb", used / double(1 << 20)},
+                      {"peak_allocated_mb", peak / (1 << 20)}, {"peak_reserved_mb", reserved / (1 << 20)},
+                      {"device_used_mb", used / double(1 << 20)},
                       {"planned_gpu_mb", plan.gpu_bytes / double(1 << 20)},
                       {"h2d_gbps", pi.h2d_gbps},      {"d2h_gbps", pi.d2h_gbps},
                       {"matmul_tflops", pi.tflops},   {"device_copy_gbps", pi.hbm_gbps},
@@ -236,11 +238,11 @@ int cmd_bench(const Args& args) {
   }
   if (!root) return 0;
   std::printf("%s: %s %s, batch %lld x %lld, q %lld, %s: step %.1f ms (median of %zu), %.0f tok/s, peak alloc %.0f MiB, "
-              "device used %.0f MiB\n",
+              "reserved %.0f MiB, device used %.0f MiB\n",
               ms.cfg.name.c_str(), dtype_name(ms.compute), dev.str().c_str(), static_cast<long long>(B),
               static_cast<long long>(T), static_cast<long long>(mo.q),
               ms.streamed ? (std::to_string(plan.streamed) + " blocks streamed").c_str() : "resident", step_ms,
-              times.size(), r["tok_s"].get<double>(), peak / (1 << 20), used / double(1 << 20));
+              times.size(), r["tok_s"].get<double>(), peak / (1 << 20), reserved / (1 << 20), used / double(1 << 20));
   if (W > 1) {
     std::printf("  %lld ranks (%s), %lld perturbation group(s) x %lld data shard(s)%s: %.2f samples/s, %.2f sample-directions/s, "
                 "%.0f bytes sent per rank per step\n",

@@ -179,11 +179,18 @@ std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* m)
   }
   m->streamed = vm.count("offload") && (vm["offload"].as<bool>() || vm["gpu-memory-budget"].as<double>() > 0 ||
                                         vm.count("offload-dir"));
-  if (m->streamed) return build_streamed(vm, m, seed);
-  if (m->source.empty()) return std::make_unique<ResidentModel>(m->cfg, random_weights(m->cfg, m->storage, m->device, seed));
-  Checkpoint ck = load_checkpoint(m->source, {m->storage, m->device});
-  m->cfg = ck.cfg;
-  return std::make_unique<ResidentModel>(ck.cfg, std::move(ck.weights));
+  std::unique_ptr<ZoModel> model;
+  if (m->streamed) {
+    model = build_streamed(vm, m, seed);
+  } else if (m->source.empty()) {
+    model = std::make_unique<ResidentModel>(m->cfg, random_weights(m->cfg, m->storage, m->device, seed));
+  } else {
+    Checkpoint ck = load_checkpoint(m->source, {m->storage, m->device});
+    m->cfg = ck.cfg;
+    model = std::make_unique<ResidentModel>(ck.cfg, std::move(ck.weights));
+  }
+  release_cached_memory(m->device);  // loading and initialisation temporaries
+  return model;
 }
 
 }  // namespace zo2::cli

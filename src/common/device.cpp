@@ -44,9 +44,24 @@ int64_t peak_memory_bytes(const at::Device& device) {
   return static_cast<int64_t>(ru.ru_maxrss) * 1024;
 }
 
+int64_t peak_reserved_bytes(const at::Device& device) {
+#ifdef ZO2_WITH_CUDA
+  if (device.is_cuda()) return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index()).reserved_bytes[0].peak;
+#endif
+  (void)device;
+  return 0;
+}
+
 void reset_peak_memory(const at::Device& device) {
 #ifdef ZO2_WITH_CUDA
   if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+#endif
+  (void)device;
+}
+
+void release_cached_memory(const at::Device& device) {
+#ifdef ZO2_WITH_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
 #endif
   (void)device;
 }

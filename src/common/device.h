@@ -16,6 +16,11 @@ void synchronize(const at::Device& device);
 // peak resident set (CPU).
 int64_t peak_memory_bytes(const at::Device& device);
 void reset_peak_memory(const at::Device& device);
+// Peak bytes the CUDA allocator held reserved (allocated or cached) since the last reset; 0 on the CPU.
+int64_t peak_reserved_bytes(const at::Device& device);
+// Returns the allocator's cached, unused device memory to the driver (after setting up a model, whose
+// initialisation temporaries would otherwise stay reserved for the whole run). No-op on the CPU.
+void release_cached_memory(const at::Device& device);
 // Parses "cpu", "cuda", "cuda:1"; "auto" picks CUDA when available. Throws naming the value.
 at::Device parse_device(const std::string& name);
 
