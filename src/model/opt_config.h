@@ -1,6 +1,8 @@
 // OPT hyper-parameters, with the architecture variants as fields (not as branches on model names).
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 #include <string>
 
@@ -29,6 +31,8 @@ struct OptConfig {
 
   int64_t block_params() const;   // parameters of one decoder block
   int64_t outer_params() const;   // embeddings, projections, final LN, untied head
+  // Elements of the largest weight matrix (fc1/fc2, the token table, or the position table).
+  int64_t largest_matrix() const { return std::max({ffn * hidden, vocab_size * word_embed_dim, position_rows() * hidden}); }
   int64_t total_params() const { return outer_params() + layers * block_params(); }
 
   // Throws zo2::Error naming `source` and the field when a value is impossible.

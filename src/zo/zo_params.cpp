@@ -34,9 +34,12 @@ at::Tensor ZoParams::vec(int64_t id, const at::Tensor& w) {
   return out;
 }
 
-at::Tensor ZoParams::scratch(int64_t numel, const at::Tensor& like) {
-  if (!scratch_.defined() || scratch_.numel() < numel || scratch_.device() != like.device())
-    scratch_ = at::empty({numel}, like.options().dtype(dtype_));
+at::Tensor ZoParams::scratch(int64_t copies, const at::Tensor& like) {
+  const int64_t numel = copies * like.numel();
+  if (!scratch_.defined() || scratch_.numel() < numel || scratch_.device() != like.device()) {
+    scratch_ = at::Tensor();  // the outgrown buffer can serve this allocation
+    scratch_ = at::empty({copies * std::max(like.numel(), largest_)}, like.options().dtype(dtype_));
+  }
   return scratch_.narrow(0, 0, numel);
 }
 
@@ -49,7 +52,7 @@ void ZoParams::mat(int64_t id, const at::Tensor& w, const MatrixFn& fn) {
     const int64_t n = std::min(group_, q - k);
     shape[0] = 2 * n;
     // Same stream as the consumer of the previous group, so reusing the scratch is ordered.
-    at::Tensor s = scratch(2 * n * w.numel(), w).view(shape);
+    at::Tensor s = scratch(2 * n, w).view(shape);
     {
       PhaseScope phase("zo_kernels", w.device());
       update_perturb(w, id, first && k == 0 ? &pending_ : nullptr, &cur_, k, n, s);

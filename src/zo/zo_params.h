@@ -16,6 +16,9 @@ class ZoParams final : public ParamSource {
   // scratch at two copies of the largest matrix.
   explicit ZoParams(at::ScalarType compute_dtype, int64_t group_dirs = 1);
 
+  // Elements of the model's largest matrix: the scratch is sized for it at once, so that it is not
+  // reallocated as larger matrices come (the caching allocator would keep the outgrown one).
+  void set_largest_matrix(int64_t numel) { largest_ = numel; }
   // Starts a step: `pending` is applied to each parameter the first time the step touches it.
   void begin_step(const Directions& cur, const Update& pending);
   // Applies the pending update to `w` if this step has not touched it yet (no perturbed copy).
@@ -33,7 +36,7 @@ class ZoParams final : public ParamSource {
  private:
   // True the first time `id` is seen this step (then the pending update is due).
   bool first_touch(int64_t id) { return touched_.insert(id).second; }
-  at::Tensor scratch(int64_t numel, const at::Tensor& like);
+  at::Tensor scratch(int64_t copies, const at::Tensor& like);  // [copies * like.numel()]
 
   at::ScalarType dtype_;
   int64_t group_;
@@ -41,6 +44,7 @@ class ZoParams final : public ParamSource {
   Update pending_;
   std::unordered_set<int64_t> touched_;
   at::Tensor scratch_;
+  int64_t largest_ = 0;
 };
 
 }  // namespace zo2
