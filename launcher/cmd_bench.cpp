@@ -4,6 +4,7 @@
 // shard); rank 0 reports throughput, bytes sent per step and every rank's host memory.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -132,6 +133,7 @@ int cmd_bench(const Args& args) {
     used = std::max(used, device_used_bytes(dev));
   }
   const std::map<std::string, double> phases = profile_report();
+  if (std::getenv("ZO2_ALLOC_REPORT")) std::printf("%s", allocator_report(dev).c_str());
   const double bytes_per_step = static_cast<double>(comm.bytes_sent() - sent_before) / static_cast<double>(times.size());
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());

@@ -2,8 +2,12 @@
 
 #include <sys/resource.h>
 
+#include <torch/version.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #ifdef ZO2_WITH_CUDA
@@ -42,6 +46,32 @@ int64_t peak_memory_bytes(const at::Device& device) {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<int64_t>(ru.ru_maxrss) * 1024;
+}
+
+std::string allocator_report(const at::Device& device) {
+  std::string out;
+#if defined(ZO2_WITH_CUDA) && TORCH_VERSION_MAJOR >= 2
+  if (!device.is_cuda()) return out;
+  const auto snap = c10::cuda::CUDACachingAllocator::snapshot();
+  char line[256];
+  for (const auto& seg : snap.segments) {
+    if (seg.device != device.index()) continue;
+    std::vector<size_t> free_blocks;
+    for (const auto& b : seg.blocks)
+      if (!b.allocated) free_blocks.push_back(b.size);
+    std::sort(free_blocks.rbegin(), free_blocks.rend());
+    std::snprintf(line, sizeof(line), "segment %s%s stream %p: %.1f MiB, allocated %.1f MiB, %zu free blocks",
+                  seg.is_large ? "large" : "small", seg.is_expandable ? " expandable" : "", static_cast<void*>(seg.stream),
+                  seg.total_size / 1048576.0, seg.allocated_size / 1048576.0, free_blocks.size());
+    out += line;
+    for (size_t i = 0; i < std::min<size_t>(free_blocks.size(), 6); ++i)
+      out += (i ? ", " : " (largest: ") + std::to_string(free_blocks[i] >> 20) + " MiB" + (i + 1 == std::min<size_t>(free_blocks.size(), 6) ? ")" : "");
+    out += "\n";
+  }
+#else
+  (void)device;
+#endif
+  return out;
 }
 
 int64_t peak_reserved_bytes(const at::Device& device) {

@@ -21,6 +21,9 @@ int64_t peak_reserved_bytes(const at::Device& device);
 // Returns the allocator's cached, unused device memory to the driver (after setting up a model, whose
 // initialisation temporaries would otherwise stay reserved for the whole run). No-op on the CPU.
 void release_cached_memory(const at::Device& device);
+// The CUDA allocator's segments as text (size, in use, free blocks by size) for memory diagnostics
+// (zo2 bench with ZO2_ALLOC_REPORT=1); empty on the CPU or before LibTorch 2.
+std::string allocator_report(const at::Device& device);
 // Parses "cpu", "cuda", "cuda:1"; "auto" picks CUDA when available. Throws naming the value.
 at::Device parse_device(const std::string& name);
 
