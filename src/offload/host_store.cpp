@@ -39,10 +39,6 @@ void HostStore::will_need(int64_t layer) const {
   if (file_) file_->will_need(layer);
 }
 
-void HostStore::written(int64_t layer) const {
-  if (file_) file_->written(layer);
-}
-
 void HostStore::release(int64_t layer) {
   buffers_.at(layer) = at::Tensor();
   views_.at(layer) = BlockWeights{};

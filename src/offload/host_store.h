@@ -1,7 +1,8 @@
 // The one owner of the host ("home") copies of the decoder blocks: each block one contiguous buffer,
 // page-locked when CUDA is available so uploads and write-backs run on the copy engines. With a
 // NodeShare the blocks it holds live in the node's shared segment instead (one copy per node); with a
-// BlockFile they live in a memory-mapped file (the disk tier, not page-locked).
+// BlockFile they live in a memory-mapped file (the disk tier, not page-locked: OffloadModel copies
+// through pinned staging buffers).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -35,9 +36,8 @@ class HostStore {
   NodeShare* shared(int64_t layer) const { return share_ && share_->has(layer) ? share_.get() : nullptr; }
   // Whether this rank writes the layer's host copy (always, unless another rank of the node owns it).
   bool writer(int64_t layer) const { return shared(layer) == nullptr || share_->owns(layer); }
-  // Disk tier hints (no-ops in RAM): the block is uploaded soon; the block's buffer was rewritten.
+  // Disk tier hint (no-op in RAM): the block is uploaded soon.
   void will_need(int64_t layer) const;
-  void written(int64_t layer) const;
   const BlockFile* file() const { return file_.get(); }
 
  private:

@@ -39,6 +39,15 @@ OffloadModel::OffloadModel(OptConfig cfg, OuterWeights outer, HostStore store, c
   slot_free_.resize(n);
   uploaded_.resize(n);
   computed_.resize(n);
+  if (store_.file()) {
+    for (int64_t s = 0; s < n; ++s) {
+      file_up_.push_back(alloc_host(block_bytes(), device_.is_cuda()));
+      file_wb_.push_back(alloc_host(block_bytes(), device_.is_cuda()));
+    }
+    file_up_free_.resize(n);
+    file_wb_done_.resize(n);
+    file_wb_layer_.assign(n, -1);
+  }
   if (opt_.low_bit_reads) {
     low_layout_ = LowBitLayout::make(store_.layout());
     low_host_.resize(cfg_.layers);
@@ -56,6 +65,7 @@ OffloadModel::Mode OffloadModel::read_mode() {
   // write-back and every upload of an older int8 copy finish, requantize the blocks that changed.
   sync_host();
   writeback_.synchronize();
+  finish_file_writes();
   upload_.synchronize();
   for (int64_t l = 0; l < cfg_.layers; ++l) {
     if (resident_[l] || low_upto_[l] == host_upto_[l]) continue;
@@ -122,10 +132,17 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
       upload_.wait(host_ready_[l]);  // this block's last write-back reached the host
       if (share) share->before_upload(l);  // ... also when another rank of the node wrote it
       if (opt_.timing) upload_.record(up_t[next].a, true);
-      if (low)
+      if (low) {
         upload_.copy(low_slot_[s], low_host_[l]);
-      else
+      } else if (store_.file()) {
+        finish_file_writes(l);          // its newest version may still be in a write-back buffer
+        file_up_free_[s].synchronize();  // the buffer's previous upload has left it
+        store_.file()->read(l, file_up_[s]);
+        upload_.copy(slot_buf_[s], file_up_[s]);
+        upload_.record(file_up_free_[s]);
+      } else {
         upload_.copy(slot_buf_[s], store_.buffer(l));
+      }
       if (opt_.timing) upload_.record(up_t[next].b, true);
       upload_.record(uploaded_[s]);
       if (share) share->after_upload(l, upload_, writes_back(l));
@@ -158,12 +175,18 @@ void OffloadModel::pass(const std::function<bool(int64_t)>& want,
       compute_.record(computed_[s]);
       writeback_.wait(computed_[s]);
       if (opt_.timing) writeback_.record(wb_t[k].a, true);
-      writeback_.copy(store_.buffer(l), slot_buf_[s]);
+      if (store_.file()) {
+        if (file_wb_layer_[s] >= 0) finish_file_write(s);
+        writeback_.copy(file_wb_[s], slot_buf_[s]);
+        writeback_.record(file_wb_done_[s]);
+        file_wb_layer_[s] = l;  // goes into the file when the buffer is needed again or the host reads
+      } else {
+        writeback_.copy(store_.buffer(l), slot_buf_[s]);
+      }
       if (opt_.timing) writeback_.record(wb_t[k].b, true);
       writeback_.record(host_ready_[l]);
       writeback_.record(slot_free_[s]);
       if (share) share->after_writeback(l, writeback_);
-      store_.written(l);  // a disk tier's copy into pageable pages has completed: push them out
       times_.written_bytes += block_bytes();
     } else {
       compute_.record(slot_free_[s]);  // read only, or another rank of the node writes the block back
@@ -224,6 +247,17 @@ void OffloadModel::flush(ZoParams& src) {
        Mode::kFlush, applies);
 }
 
+void OffloadModel::finish_file_write(size_t j) {
+  file_wb_done_[j].synchronize();
+  store_.file()->write(file_wb_layer_[j], file_wb_[j]);
+  file_wb_layer_[j] = -1;
+}
+
+void OffloadModel::finish_file_writes(int64_t layer) {
+  for (size_t j = 0; j < file_wb_layer_.size(); ++j)
+    if (file_wb_layer_[j] >= 0 && (layer < 0 || file_wb_layer_[j] == layer)) finish_file_write(j);
+}
+
 void OffloadModel::sync_host() {
   pass([&](int64_t l) { return !resident_[l] && host_upto_[l] < updates_; }, [](int64_t, BlockWeights&) {},
        Mode::kFlush, [](int64_t) { return false; });
@@ -238,6 +272,7 @@ std::vector<uint64_t> OffloadModel::checksums() {
 void OffloadModel::for_each_block(const std::function<void(int64_t, const BlockWeights&)>& fn) {
   sync_host();
   writeback_.synchronize();
+  finish_file_writes();
   for (int64_t l = 0; l < cfg_.layers; ++l) {
     if (!resident_[l]) {
       if (NodeShare* share = store_.shared(l)) share->wait_current(l);

@@ -79,6 +79,10 @@ class OffloadModel final : public ZoModel {
   // The mode of a pass that does not write: kReadLowBit (after bringing the int8 copies up to date) when
   // low_bit_reads is on, else kRead.
   Mode read_mode();
+  // Disk tier: copies the block written back through staging buffer j into the file (waiting for the
+  // copy to reach the buffer); for one layer, or every pending one (before the host reads the store).
+  void finish_file_write(size_t j);
+  void finish_file_writes(int64_t layer = -1);
 
   OptConfig cfg_;
   OuterWeights outer_;
@@ -104,6 +108,13 @@ class OffloadModel final : public ZoModel {
   LowBitLayout low_layout_;
   std::vector<at::Tensor> low_host_, low_slot_;
   std::vector<int64_t> low_upto_;
+  // Disk tier (store_.file()): per slot a pinned buffer the block is read into before its upload and
+  // one its write-back lands in before it goes into the file, the markers that free them, and the layer
+  // whose write-back waits in each (-1: none). Pageable, memory-mapped pages would make the driver
+  // stage every copy through its own buffers with the host waiting.
+  std::vector<at::Tensor> file_up_, file_wb_;
+  std::vector<Marker> file_up_free_, file_wb_done_;
+  std::vector<int64_t> file_wb_layer_;
   QueueTimes times_;
 };
 
