@@ -74,8 +74,14 @@ Plan make_plan(const PlanInput& in) {
     add("int8 read copies (" + std::to_string(p.streamed) + " host, " + std::to_string(p.slots) + " upload buffers)",
         static_cast<double>(p.slots) * low, static_cast<double>(p.streamed) * low);
   }
-  add("streamed blocks, pinned (" + std::to_string(p.streamed) + ")", 0,
-      static_cast<double>(p.streamed) * p.block_bytes);
+  const double streamed_bytes = static_cast<double>(p.streamed) * p.block_bytes;
+  if (in.disk_gbps > 0 && p.streamed > 0) {  // the blocks live in the file; two pinned buffers per slot
+    p.disk_bytes = streamed_bytes;
+    add("disk tier staging buffers, pinned (2 x " + std::to_string(p.slots) + ")", 0,
+        2.0 * static_cast<double>(p.slots) * p.block_bytes);
+  } else {
+    add("streamed blocks, pinned (" + std::to_string(p.streamed) + ")", 0, streamed_bytes);
+  }
   for (const MemoryLine& m : p.lines) {
     p.gpu_bytes += m.gpu_bytes;
     p.host_bytes += m.host_bytes;
@@ -83,8 +89,11 @@ Plan make_plan(const PlanInput& in) {
 
   // Time: copies run on their own engines beside compute; the fused kernels move each weight once
   // in, once out and two perturbed copies per direction.
-  const double streamed_bytes = static_cast<double>(p.streamed) * p.block_bytes;
   p.transfer_ms = std::max(streamed_bytes / (in.h2d_gbps * 1e9), streamed_bytes / (in.d2h_gbps * 1e9)) * 1e3;
+  if (p.disk_bytes > 0) {  // every block is read from the file each step (none cached: the tier is for > RAM)
+    p.disk_ms = p.disk_bytes / (in.disk_gbps * 1e9) * 1e3;
+    p.transfer_ms = std::max(p.transfer_ms, p.disk_ms);
+  }
   const double block_params = static_cast<double>(c.block_params());
   const double flops = nb * (2.0 * block_params * L * tokens + 2.0 * B * T * T * H * L + 2.0 * V * E * tokens);
   p.compute_ms = flops / (in.tflops * 1e12) * 1e3;
@@ -121,10 +130,16 @@ std::string format_plan(const PlanInput& in, const Plan& p) {
   std::snprintf(buf, sizeof(buf), "  %-50s %9.2f %11.2f\n", "total", gb(p.gpu_bytes), gb(p.host_bytes));
   os << buf;
   std::snprintf(buf, sizeof(buf),
-                "  predicted step: %.1f ms = max(transfer %.1f ms at %.0f GB/s, compute %.1f ms at %.0f TFLOP/s + "
+                "  predicted step: %.1f ms = max(transfer %.1f ms at %.1f GB/s, compute %.1f ms at %.0f TFLOP/s + "
                 "kernels %.1f ms)\n",
-                p.step_ms, p.transfer_ms, in.h2d_gbps, p.compute_ms, in.tflops, p.kernel_ms);
+                p.step_ms, p.transfer_ms, p.disk_bytes > 0 ? std::min(in.h2d_gbps, in.disk_gbps) : in.h2d_gbps,
+                p.compute_ms, in.tflops, p.kernel_ms);
   os << buf;
+  if (p.disk_bytes > 0) {
+    std::snprintf(buf, sizeof(buf), "  disk tier: %.2f GB of blocks in the --offload-dir file, read in %.1f ms at %.1f GB/s\n",
+                  gb(p.disk_bytes), p.disk_ms, in.disk_gbps);
+    os << buf;
+  }
   if (p.prefetch != in.prefetch)
     os << "  prefetch lowered from " << in.prefetch << " to " << p.prefetch << " to fit the "
        << in.budget_gb << " GB budget\n";

@@ -22,6 +22,7 @@ struct PlanInput {
   double budget_gb = 0;                 // GPU memory budget (GB = 1e9 bytes); 0 = stream every block
   bool stream_all = false;              // ignore the budget: stream every block
   bool low_bit_reads = false;           // int8 copies for read-only passes (host) and their upload buffers
+  double disk_gbps = 0;                 // > 0: disk tier (--offload-dir), blocks read from a file at this rate
   // Machine model (defaults: the H100 of docs/PERFORMANCE.md)
   double h2d_gbps = 55.0, d2h_gbps = 55.0;  // pinned copies, GB/s
   double tflops = 500.0;                    // achieved dense 16-bit matmul rate
@@ -42,6 +43,7 @@ struct Plan {
   std::vector<MemoryLine> lines;
   double gpu_bytes = 0, host_bytes = 0;
   double transfer_ms = 0, compute_ms = 0, kernel_ms = 0, step_ms = 0;
+  double disk_bytes = 0, disk_ms = 0;  // disk tier: the blocks' file and its read time per step
   bool fits = true;                // everything fits the budget (when there is one)
 };
 

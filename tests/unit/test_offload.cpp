@@ -263,6 +263,17 @@ TEST(Planner, LowersThePrefetchDepthToFitATightBudget) {
   EXPECT_NE(format_plan(in, p).find("prefetch lowered from 1 to 0"), std::string::npos);
   in.budget_gb = 10;
   EXPECT_FALSE(make_plan(in).fits);
+
+  // The disk tier: the 96 blocks leave host RAM for the file; two pinned staging blocks per slot stay,
+  // and the step cannot be faster than reading every block from the disk.
+  in.budget_gb = 16;
+  in.disk_gbps = 2.0;
+  const Plan d = make_plan(in);
+  EXPECT_EQ(d.gpu_bytes, p.gpu_bytes);
+  EXPECT_NEAR(d.host_bytes, 2.0 * d.slots * d.block_bytes, 1.0);
+  EXPECT_NEAR(d.disk_bytes, 96.0 * d.block_bytes, 1.0);
+  EXPECT_NEAR(d.transfer_ms, d.disk_bytes / 2e9 * 1e3, 1e-6);
+  EXPECT_NE(format_plan(in, d).find("disk tier:"), std::string::npos);
 }
 
 }  // namespace
