@@ -64,9 +64,10 @@ std::string allocator_report(const at::Device& device) {
                   seg.is_large ? "large" : "small", seg.is_expandable ? " expandable" : "", static_cast<void*>(seg.stream),
                   seg.total_size / 1048576.0, seg.allocated_size / 1048576.0, free_blocks.size());
     out += line;
-    for (size_t i = 0; i < std::min<size_t>(free_blocks.size(), 6); ++i)
-      out += (i ? ", " : " (largest: ") + std::to_string(free_blocks[i] >> 20) + " MiB" + (i + 1 == std::min<size_t>(free_blocks.size(), 6) ? ")" : "");
-    out += "\n";
+    free_blocks.resize(std::min<size_t>(free_blocks.size(), 6));  // the largest ones
+    for (size_t i = 0; i < free_blocks.size(); ++i)
+      out += (i ? ", " : " (largest: ") + std::to_string(free_blocks[i] >> 20) + " MiB";
+    out += free_blocks.empty() ? "\n" : ")\n";
   }
 #else
   (void)device;

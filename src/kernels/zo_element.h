@@ -150,8 +150,9 @@ ZO2_HD inline void update_tile(uint32_t param, const UpdateSpec& up, uint64_t g0
   ZO2_UNROLL
   for (int j = 0; j < 4 * NG; ++j) {
     const float v = fmaf(-up.lr, fmaf(up.wd, t[j], acc[j]), t[j]);
-    const uint64_t i = i0 + j;
-    const uint32_t r = !sr ? 0 : (i >> 32) == (i0 >> 32) ? mix32(uint32_t(i) ^ base) : rounding_word(up.key, param, i);
+    const uint64_t i = i0 + j;  // rounding_word(up.key, param, i), with the tile's base reused
+    const uint32_t r =
+        sr ? mix32(uint32_t(i) ^ ((i >> 32) == (i0 >> 32) ? base : rounding_base(up.key, param, uint32_t(i >> 32)))) : 0;
     th[j] = sr ? round_stochastic<T>(v, r) : round_rne<T>(v);
     t[j] = to_float(th[j]);
   }

@@ -78,31 +78,26 @@ void BlockFile::written(int64_t layer) const {
 namespace {
 // `io(offset, bytes)` over [0, n) in 8 MiB chunks on LibTorch's intra-op threads: pread/pwrite copy
 // between the page cache and the buffer without faulting pages into the mapping one at a time, and
-// several requests keep a disk busy.
+// several requests keep a disk busy. Returns 0 or the first errno (EIO: the file ended early).
 template <class Io>
-void parallel_io(size_t n, Io&& io) {
+int parallel_io(size_t n, Io&& io) {
   constexpr size_t kChunk = size_t(8) << 20;
   const int64_t chunks = static_cast<int64_t>((n + kChunk - 1) / kChunk);
   std::atomic<int> err{0};
   at::parallel_for(0, chunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e && err.load() == 0; ++c) {
-      size_t off = static_cast<size_t>(c) * kChunk;
-      const size_t end = std::min(off + kChunk, n);
-      while (off < end) {
+      for (size_t off = static_cast<size_t>(c) * kChunk, end = std::min(off + kChunk, n); off < end;) {
         const ssize_t k = io(off, end - off);
         if (k > 0) {
           off += static_cast<size_t>(k);
-        } else if (k < 0 && errno == EINTR) {
-          continue;
-        } else {
-          err = k < 0 ? errno : EIO;  // 0 bytes: the file is shorter than it was made
+        } else if (k == 0 || errno != EINTR) {
+          err = k < 0 ? errno : EIO;
           break;
         }
       }
     }
   });
-  if (err.load() != 0) errno = err.load();
-  ZO2_REQUIRE(err.load() == 0, std::strerror(err.load()));
+  return err.load();
 }
 }  // namespace
 
@@ -111,11 +106,8 @@ void BlockFile::read(int64_t layer, const at::Tensor& dst) const {
               "block file: bad read of layer ", layer);
   auto* p = static_cast<uint8_t*>(dst.data_ptr());
   const off_t base = static_cast<off_t>(static_cast<size_t>(layer) * block_);
-  try {
-    parallel_io(block_, [&](size_t off, size_t n) { return ::pread(fd_, p + off, n, base + static_cast<off_t>(off)); });
-  } catch (const Error& e) {
-    throw_error(path_, " (deleted scratch file of --offload-dir): reading block ", layer, ": ", e.what());
-  }
+  const int e = parallel_io(block_, [&](size_t off, size_t n) { return ::pread(fd_, p + off, n, base + static_cast<off_t>(off)); });
+  ZO2_REQUIRE(e == 0, path_, " (deleted scratch file of --offload-dir): reading block ", layer, ": ", std::strerror(e));
 }
 
 void BlockFile::write(int64_t layer, const at::Tensor& src) const {
@@ -123,11 +115,8 @@ void BlockFile::write(int64_t layer, const at::Tensor& src) const {
               "block file: bad write of layer ", layer);
   const auto* p = static_cast<const uint8_t*>(src.data_ptr());
   const off_t base = static_cast<off_t>(static_cast<size_t>(layer) * block_);
-  try {
-    parallel_io(block_, [&](size_t off, size_t n) { return ::pwrite(fd_, p + off, n, base + static_cast<off_t>(off)); });
-  } catch (const Error& e) {
-    throw_error(path_, " (deleted scratch file of --offload-dir): writing block ", layer, ": ", e.what());
-  }
+  const int e = parallel_io(block_, [&](size_t off, size_t n) { return ::pwrite(fd_, p + off, n, base + static_cast<off_t>(off)); });
+  ZO2_REQUIRE(e == 0, path_, " (deleted scratch file of --offload-dir): writing block ", layer, ": ", std::strerror(e));
   written(layer);
 }
 

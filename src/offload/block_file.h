@@ -1,9 +1,10 @@
 // The disk tier of the host store (docs/offload.md, "Disk tier"): the streamed blocks live in one file,
-// memory-mapped shared, for models whose blocks do not fit in host RAM. The kernel's page cache is the
-// RAM tier: a block is paged in when it is read for an upload (read-ahead is requested one block early),
-// and an updated block, written back into its pages, is pushed to the disk at once, so that its pages
-// can be reclaimed. Uploads and write-backs go through pinned staging buffers (OffloadModel). The file is unlinked as soon as it is mapped: a crashed run leaves nothing behind (the
-// weights are saved by checkpoints, never read back from this scratch file).
+// for models whose blocks do not fit in host RAM. The kernel's page cache is the RAM tier: a block is
+// read into a pinned staging buffer for its upload (read-ahead is requested one block early), and an
+// updated block, written from its staging buffer, is pushed to the disk at once, so that its pages can
+// be reclaimed (staging: OffloadModel). The host reads blocks in place through a shared mapping. The
+// file is unlinked as soon as it is mapped: a crashed run leaves nothing behind (the weights are saved
+// by checkpoints, never read back from this scratch file).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -28,8 +29,6 @@ class BlockFile {
   at::Tensor buffer(int64_t layer);
   // Start reading block `layer` from the disk now (asynchronous read-ahead).
   void will_need(int64_t layer) const;
-  // Block `layer` was rewritten: start writing it to the disk now (asynchronous).
-  void written(int64_t layer) const;
   // Copies block `layer` into `dst` (uint8 [block_bytes], e.g. a pinned staging buffer), and `src` into
   // block `layer` then starts its write-out; several threads, so a block in the page cache moves at
   // memory speed and one on the disk is read with several requests in flight.
@@ -39,6 +38,9 @@ class BlockFile {
   const std::string& path() const { return path_; }
 
  private:
+  // Block `layer` was rewritten: start writing it to the disk now (asynchronous).
+  void written(int64_t layer) const;
+
   std::string path_;
   int fd_ = -1;
   void* map_ = nullptr;
