@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Predicts max |z_gpu - z_cpu| without a GPU: runs the device's Box-Muller (zo_element.h: log_unit,
-# sqrtf, sincospi_unit -- plain IEEE fma/mul/add/rint, so the host computes the same bits) and compares
+# sqrtf, sincospi_unit -- plain IEEE fma/mul/add, so the host computes the same bits) and compares
 # it with the CPU z of zo_element.h: the max over sampled words, and a bound over all words for |z| >= 4
 # (below 4, 1e-6 is >= 4 ulps). Needs g++ only.
 # Usage: scripts/bench/emulate_device_z.sh [groups per thread, default 1e7]
@@ -22,7 +22,7 @@ const long double kPi = 3.141592653589793238462643383279502884L;
 // The device branch of box_muller (zo_element.h), evaluated on the host.
 void device_bm(uint32_t a, uint32_t b, float& z0, float& z1, float& s) {
   const float u = float(a) * 0x1p-32f + 0x1p-33f, t = float(b) * 0x1p-31f + 0x1p-32f;
-  s = sqrtf(-2.f * log_unit(u));
+  s = sqrt_unit(-2.f * log_unit(u));
   float sn, cs;
   sincospi_unit(t, sn, cs);
   z0 = s * sn, z1 = s * cs;

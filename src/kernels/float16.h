@@ -148,28 +148,44 @@ ZO2_HD T round_stochastic_general(float x, uint32_t r) {
   const bool up = uint64_t(r) < uint64_t(p * 4294967296.f);
   return up ? T{uint16_t(lo.bits + 1)} : lo;
 }
-// The same decision in integers where x and both neighbours are finite and the 16-bit ulp is a fixed
-// number of fp32 ulps (fp16 normals below 65504: 2^13; every finite bf16 below the largest: 2^16): then
-// (|x| - |lo|) / ulp is x's dropped low bits over 2^13 (2^16), and floor(p 2^32) = those bits << 19 (<< 16).
-// Bitwise the general function's result; the ZO update kernel spends most of its rounding time here.
+// The same decision without a division where the 16-bit ulp is 2^s fp32 ulps of x (s dropped low bits
+// d of x's word): add n = ~r >> (32 - s) = 2^s - 1 - (r >> (32 - s)) to the word and truncate; the
+// carry out of the dropped bits, d + n >= 2^s, happens iff r >> (32 - s) < d, i.e. iff r < d 2^(32-s)
+// = floor(p 2^32). fp16: s = 13 for normals (2^-14 <= |x| < 65504), s = 126 - e below 2^-14 (e: x's
+// biased exponent, the quantum is 2^-24; real weights put ~0.2% of values there, too many for a
+// branch), and the hardware's conversion of the truncated word does the rebias exactly; fp32
+// zeros and subnormals add less than 2^23 and truncate to a signed zero as they should. bf16: s = 16
+// everywhere below its largest finite value. Bitwise the general function's result where it applies;
+// elsewhere (fp16 0 < |x| < 2^-24 or >= 65504, bf16's top ulp, inf, NaN) it sets `rare` (its result is
+// then meaningless), so a caller can round a whole tile branch-free and redo it only when needed.
 template <class T>
-ZO2_HD T round_stochastic(float x, uint32_t r);
+ZO2_HD T round_stochastic_fast(float x, uint32_t r, bool& rare);
 template <>
-ZO2_HD inline Half round_stochastic<Half>(float x, uint32_t r) {
-  const uint32_t b = f32_bits(x), a = b & 0x7FFFFFFFu;
-  if (a < 0x38800000u || a >= 0x477FE000u) return round_stochastic_general<Half>(x, r);  // [2^-14, 65504)
-  const uint32_t lo = ((b >> 16) & 0x8000u) | ((a >> 13) - 0x1C000u);                   // rebias 127 -> 15
-  return Half{uint16_t(lo + (r < ((a & 0x1FFFu) << 19) ? 1u : 0u))};
+ZO2_HD inline Half round_stochastic_fast<Half>(float x, uint32_t r, bool& rare) {
+  const uint32_t b = f32_bits(x), a = b & 0x7FFFFFFFu, e = a >> 23;
+  rare |= a >= 0x477FE000u || e - 1u < 102u;
+  const uint32_t s = 126u - (e < 103u ? 103u : e > 113u ? 113u : e);
+  // The dropped bits are cleared before converting: a carry into the next binade can lower s there.
+  return round_rz<Half>(bits_f32(((b + (~r >> (32 - s))) >> s) << s));
 }
 template <>
-ZO2_HD inline BFloat round_stochastic<BFloat>(float x, uint32_t r) {
+ZO2_HD inline BFloat round_stochastic_fast<BFloat>(float x, uint32_t r, bool& rare) {
   const uint32_t b = f32_bits(x);
-  if ((b & 0x7FFFFFFFu) >= 0x7F7F0000u) return round_stochastic_general<BFloat>(x, r);  // top ulp, inf, NaN
-  return BFloat{uint16_t((b >> 16) + (r < ((b & 0xFFFFu) << 16) ? 1u : 0u))};
+  rare |= (b & 0x7FFFFFFFu) >= 0x7F7F0000u;
+  return BFloat{uint16_t((b + (~r >> 16)) >> 16)};
 }
 template <>
-ZO2_HD inline float round_stochastic<float>(float x, uint32_t) {
+ZO2_HD inline float round_stochastic_fast<float>(float x, uint32_t, bool&) {
   return x;
+}
+template <class T>
+ZO2_HD T round_stochastic(float x, uint32_t r) {
+  bool rare = false;
+  const T y = round_stochastic_fast<T>(x, r, rare);
+  if constexpr (sizeof(T) == 2) {
+    if (rare) return round_stochastic_general<T>(x, r);
+  }
+  return y;
 }
 
 }  // namespace zo2::kernels

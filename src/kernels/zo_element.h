@@ -55,7 +55,10 @@ ZO2_HD inline float log_unit(float u) {
   return fmaf(float(k), 0.6931471824645996f, fmaf(float(k), -1.9046542121259336e-09f, l));  // ln2 hi + lo
 }
 ZO2_HD inline void sincospi_unit(float t, float& sn, float& cs) {
-  const float q = rintf(2.f * t);     // nearest-even (host: default rounding mode)
+  // q = rint(2t) (nearest-even) from one rounding at the magnitude where the ulp is 1; m's low bits are
+  // q mod 4 (1.5 2^23 is a multiple of 4), which spares a float-to-int conversion.
+  const float m = fmaf(t, 2.f, 12582912.f);
+  const float q = m - 12582912.f;
   const float r = fmaf(q, -0.5f, t);  // exact, |r| <= 1/4; pi t = pi r + q pi/2
   const float r2 = r * r, r2_lo = fmaf(r, r, -r2);  // r^2 = r2 + r2_lo exactly
   // sin(pi r) = pi r + r^3 S(r^2), pi = hi + lo: one rounding of the sum is the only large error.
@@ -71,10 +74,26 @@ ZO2_HD inline void sincospi_unit(float t, float& sn, float& cs) {
   cp = fmaf(cp, r2, 4.058712005615234f);
   cp = fmaf(r2, -1.451857940537593e-07f, (r2 * r2) * cp);
   cp = 1.f + fmaf(r2, -4.934802055358887f, fmaf(r2_lo, -4.934802055358887f, cp));
-  const int i = int(q);
+  const uint32_t i = f32_bits(m);
   const float a = (i & 1) ? cp : sp, b = (i & 1) ? sp : cp;  // quadrant i: rotate by i pi/2
   sn = (i & 2) ? -a : a;
   cs = ((i + 1) & 2) ? -b : b;
+}
+
+// sqrtf for Box-Muller's radicand (+-0 or a positive normal): the fast path of CUDA's correctly rounded
+// sqrtf (an approximate reciprocal root and one Newton correction), without its branch to the slow
+// path for subnormal, infinite and negative input, which cost a tenth of the kernel's issue slots.
+// Bitwise sqrtf on +-0 and every float in [2^-30, 64] (tests/gpu/sqrt_unit_check.cu).
+ZO2_HD inline float sqrt_unit(float x) {
+#if defined(__CUDA_ARCH__)
+  float r;
+  asm("rsqrt.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  const float y = __fmul_rn(x, r), h = __fmul_rn(0.5f, r);
+  const float s = fmaf(fmaf(-y, y, x), h, y);
+  return x > 0.f ? s : x;  // +-0 (where s is NaN) is its own root
+#else
+  return sqrtf(x);
+#endif
 }
 
 // Two normals from two Philox words, in curand_normal4's order (s sin, s cos). The uniforms are
@@ -87,7 +106,7 @@ ZO2_HD inline void box_muller(uint32_t a, uint32_t b, float& z0, float& z1) {
   const float u = float(a) * 0x1p-32f + 0x1p-33f;  // products are exact: fma contraction is harmless
   const float t = float(b) * 0x1p-31f + 0x1p-32f;
 #if defined(__CUDA_ARCH__)
-  const float s = sqrtf(-2.f * log_unit(u));
+  const float s = sqrt_unit(-2.f * log_unit(u));
   float sn, cs;
   sincospi_unit(t, sn, cs);
   z0 = s * sn;
@@ -144,18 +163,31 @@ ZO2_HD inline void update_tile(uint32_t param, const UpdateSpec& up, uint64_t g0
     ZO2_UNROLL
     for (int j = 0; j < 4 * NG; ++j) acc[j] = fmaf(c, z[j], acc[j]);
   }
-  const bool sr = sizeof(T) == 2 && up.stochastic_round;
-  const uint64_t i0 = 4 * g0;
-  const uint32_t base = sr ? rounding_base(up.key, param, uint32_t(i0 >> 32)) : 0;  // hi(i) of the tile start
   ZO2_UNROLL
-  for (int j = 0; j < 4 * NG; ++j) {
-    const float v = fmaf(-up.lr, fmaf(up.wd, t[j], acc[j]), t[j]);
-    const uint64_t i = i0 + j;  // rounding_word(up.key, param, i), with the tile's base reused
-    const uint32_t r =
-        sr ? mix32(uint32_t(i) ^ ((i >> 32) == (i0 >> 32) ? base : rounding_base(up.key, param, uint32_t(i >> 32)))) : 0;
-    th[j] = sr ? round_stochastic<T>(v, r) : round_rne<T>(v);
-    t[j] = to_float(th[j]);
+  for (int j = 0; j < 4 * NG; ++j) acc[j] = fmaf(-up.lr, fmaf(up.wd, t[j], acc[j]), t[j]);  // unrounded
+  const uint64_t i0 = 4 * g0;
+  if (sizeof(T) != 2 || !up.stochastic_round) {
+    ZO2_UNROLL
+    for (int j = 0; j < 4 * NG; ++j) th[j] = round_rne<T>(acc[j]);
+  } else {
+    // Common case branch-free: the tile's rounding words share one base (hi(i) is constant inside it)
+    // and every value takes the fast rounding; the general path redoes the tile only where a value is
+    // rare (fp16 below 2^-24 or from 65504, bf16 top ulp, inf, NaN) or the tile straddles a multiple
+    // of 2^32 elements.
+    bool slow = ((i0 ^ (i0 + 4 * NG - 1)) >> 32) != 0;
+    if (!slow) {
+      const uint32_t base = rounding_base(up.key, param, uint32_t(i0 >> 32));
+      ZO2_UNROLL
+      for (int j = 0; j < 4 * NG; ++j)
+        th[j] = round_stochastic_fast<T>(acc[j], mix32(uint32_t(i0 + j) ^ base), slow);
+    }
+    if (slow) {
+      ZO2_UNROLL
+      for (int j = 0; j < 4 * NG; ++j) th[j] = round_stochastic<T>(acc[j], rounding_word(up.key, param, i0 + j));
+    }
   }
+  ZO2_UNROLL
+  for (int j = 0; j < 4 * NG; ++j) t[j] = to_float(th[j]);
 }
 
 // The perturbed copies of one tile: emit(b, o) receives o[j] = TO(t[j] + scale[b] z_dir[b][j]) (one fmaf,

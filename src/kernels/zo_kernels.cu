@@ -19,10 +19,14 @@ constexpr int kTile = 8;  // elements per thread and iteration
 constexpr int kTileGroups = kTile / 4;
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1 << 16;
+// update_perturb's default grid: a few waves of 4 blocks per SM, each thread looping over several
+// tiles, so the per-thread set-up (key schedules, rounding base: ~100 uniform instructions) is paid
+// once per several tiles rather than per tile (6% of the kernel's issue slots at one tile per thread).
+constexpr int64_t kUpdateMaxBlocks = 4096;
 
-int launch_blocks(int64_t items, int threads, int blocks) {
+int launch_blocks(int64_t items, int threads, int blocks, int64_t max_blocks = kMaxBlocks) {
   if (blocks > 0) return blocks;
-  return int(std::clamp<int64_t>((items + threads - 1) / threads, 1, kMaxBlocks));
+  return int(std::clamp<int64_t>((items + threads - 1) / threads, 1, max_blocks));
 }
 
 void check_shape(const char* fn, int blocks, int threads) {
@@ -52,8 +56,10 @@ __device__ __forceinline__ void store_tile(T* p, const T (&v)[kTile]) {
 
 // vec_theta / vec_out: the pointers (and the branch stride) allow 16-byte accesses; the tail tile
 // and unaligned tensors take the element-wise path, which computes the same values.
+// At most 64 registers: 4 blocks of 256 per SM. Unbounded, ptxas takes 72 (3 blocks); 48 (5 blocks)
+// measured slower (issue-bound either way; docs/PERFORMANCE.md).
 template <class TT, class TO>
-__global__ void update_perturb_kernel(TT* __restrict__ theta, int64_t n, uint32_t param,
+__global__ void __maxnreg__(64) update_perturb_kernel(TT* __restrict__ theta, int64_t n, uint32_t param,
                                       const __grid_constant__ UpdateSpec up, const __grid_constant__ PerturbSpec pt,
                                       bool update, bool vec_theta, bool vec_out) {
   TO* __restrict__ out = static_cast<TO*>(pt.out);
@@ -175,7 +181,7 @@ void update_perturb(void* theta, DType theta_dtype, int64_t n, uint32_t param, c
   const bool update = has_update(up);
   if (n == 0 || (!update && pt.nbranch == 0)) return;
   threads = threads > 0 ? threads : kThreads;
-  const int grid = launch_blocks((n + kTile - 1) / kTile, threads, blocks);
+  const int grid = launch_blocks((n + kTile - 1) / kTile, threads, blocks, kUpdateMaxBlocks);
   dispatch_dtype(theta_dtype, "update_perturb: theta", [&](auto tt) {
     dispatch_dtype(pt.out_dtype, "update_perturb: PerturbSpec.out", [&](auto to) {
       using TT = decltype(tt);

@@ -123,10 +123,15 @@ TEST(ZoFloat16, StochasticRoundingFastPathIsTheGeneralFormula) {
   for (uint32_t b : {0x387FFFFFu, 0x38800000u, 0x477FDFFFu, 0x477FE000u, 0x7F7EFFFFu, 0x7F7F0000u, 0x7F800000u})
     xs.insert(xs.end(), {b, b | 0x80000000u});
   for (int i = 0; i < 200000; ++i) xs.push_back(rng());
+  for (int i = 0; i < 200000; ++i) xs.push_back((rng() & 0x807FFFFFu) | ((90 + rng() % 24) << 23));  // ~fp16 subnormals
   int64_t checked = 0;
   for (uint32_t b : xs) {
     const float x = bits_f32(b);
-    const uint32_t rs[] = {0u, 1u, 0xFFFFFFFFu, uint32_t(rng()), (b & 0x1FFFu) << 19, ((b & 0xFFFFu) << 16) - 1};
+    // floor(p 2^32) for fp16 targets below 2^-14 (quantum 2^-24), in long double: r on both sides of it.
+    const long double t = std::fabs(static_cast<long double>(x)) * 0x1p24L;
+    const uint32_t sub = t < 1024 ? uint32_t(std::floor((t - std::floor(t)) * 0x1p32L)) : 0u;
+    const uint32_t rs[] = {0u, 1u, 0xFFFFFFFFu, uint32_t(rng()), (b & 0x1FFFu) << 19, ((b & 0xFFFFu) << 16) - 1,
+                           sub, sub - 1, sub + 1};
     for (uint32_t r : rs) {
       const Half h = round_stochastic<Half>(x, r), hg = round_stochastic_general<Half>(x, r);
       const BFloat f = round_stochastic<BFloat>(x, r), fg = round_stochastic_general<BFloat>(x, r);
@@ -139,7 +144,7 @@ TEST(ZoFloat16, StochasticRoundingFastPathIsTheGeneralFormula) {
       ++checked;
     }
   }
-  EXPECT_GT(checked, 1000000);
+  EXPECT_GT(checked, 3000000);
 }
 
 // The rounding words: uniform (chi-square over 256 bins of the top byte), and neighbouring elements,
