@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Predicts max |z_gpu - z_cpu| without a GPU: runs the device's Box-Muller (zo_element.h: log_unit,
-# sqrtf, sincospi_unit -- plain IEEE fma/mul/add, so the host computes the same bits) and compares
-# it with the CPU z of zo_element.h: the max over sampled words, and a bound over all words for |z| >= 4
-# (below 4, 1e-6 is >= 4 ulps). Needs g++ only.
+# sqrt_unit = sqrtf's bits, sincospi_unit -- plain IEEE fma/mul/add, so the host computes the same
+# bits) and compares it with the CPU z of zo_element.h: the max over sampled words, and a bound over
+# all words for |z| >= 4 (below 4, 1e-6 is >= 4 ulps). Needs g++ only.
 # Usage: scripts/bench/emulate_device_z.sh [groups per thread, default 1e7]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

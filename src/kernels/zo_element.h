@@ -81,8 +81,8 @@ ZO2_HD inline void sincospi_unit(float t, float& sn, float& cs) {
 }
 
 // sqrtf for Box-Muller's radicand (+-0 or a positive normal): the fast path of CUDA's correctly rounded
-// sqrtf (an approximate reciprocal root and one Newton correction), without its branch to the slow
-// path for subnormal, infinite and negative input, which cost a tenth of the kernel's issue slots.
+// sqrtf (an approximate reciprocal root and one Newton correction), without the range test and branch
+// to its slow path for subnormal, infinite and negative input, which every pair paid for.
 // Bitwise sqrtf on +-0 and every float in [2^-30, 64] (tests/gpu/sqrt_unit_check.cu).
 ZO2_HD inline float sqrt_unit(float x) {
 #if defined(__CUDA_ARCH__)

@@ -20,8 +20,9 @@ constexpr int kTileGroups = kTile / 4;
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1 << 16;
 // update_perturb's default grid: a few waves of 4 blocks per SM, each thread looping over several
-// tiles, so the per-thread set-up (key schedules, rounding base: ~100 uniform instructions) is paid
-// once per several tiles rather than per tile (6% of the kernel's issue slots at one tile per thread).
+// tiles, so the per-thread set-up (key schedules, rounding base: ~110 uniform instructions per warp)
+// is paid once per several tiles rather than per tile (8% of the warp's instructions at one tile per
+// thread, by ncu's counts).
 constexpr int64_t kUpdateMaxBlocks = 4096;
 
 int launch_blocks(int64_t items, int threads, int blocks, int64_t max_blocks = kMaxBlocks) {
