@@ -7,6 +7,11 @@
 
 #include "common/error.h"
 #include "common/profile.h"
+#ifdef ZO2_WITH_CUDA
+#include "common/device.h"
+#include "common/kernel_dtype.h"
+#include "kernels/layer_norm.h"
+#endif
 
 namespace zo2 {
 
@@ -33,7 +38,7 @@ AttnMask make_attn_mask(const at::Tensor& mask, AttentionImpl impl) {
 }
 
 at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::Tensor& b, const at::Tensor& x,
-                  bool relu) {
+                  bool relu, double scale) {
   const int64_t nb = x.size(0), out = w.size(0);
   std::vector<int64_t> shape = x.sizes().vec();
   at::Tensor x3 = x.reshape({nb, -1, shape.back()});
@@ -44,6 +49,7 @@ at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::T
     if (g == 1 && nb == 1) {  // functional ops: autograd (tests) cannot go through out= variants
       y = at::linear(x3[0], W[0], b.defined() ? b[0] : at::Tensor()).unsqueeze(0);
       if (relu) y.relu_();
+      if (scale != 1.0) y = y * scale;
       return;
     }
     if (!y.defined()) y = at::empty({nb, x3.size(1), out}, x.options());
@@ -51,15 +57,21 @@ at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::T
     if (!b.defined()) {
       at::bmm_out(yg, xg, W.transpose(1, 2));
       if (relu) yg.relu_();
+      if (scale != 1.0) yg.mul_(scale);
       return;
     }
     // One addmm per branch: its bias (and ReLU) go into the matmul's epilogue (cuBLASLt), where baddbmm
     // would first broadcast-copy the biases into the output and read them back, and a separate ReLU
-    // would make one more pass. ReLU commutes with the rounding, so fusing it changes no value.
+    // would make one more pass. ReLU commutes with the rounding, so fusing it changes no value. The
+    // scale goes in as alpha with a scaled bias (beta must stay 1 for the epilogue): one rounding of
+    // scale * (x W^T + b) instead of two, the same value when scale is a power of two.
+    ZO2_REQUIRE(!relu || scale == 1.0, "linear: ReLU with a scale is not supported");
     for (int64_t i = 0; i < g; ++i) {
       at::Tensor yi = yg[i];
       if (relu)
         at::_addmm_activation_out(yi, b[b0 + i], xg[i], W[i].t());
+      else if (scale != 1.0)
+        at::addmm_out(yi, b[b0 + i] * scale, xg[i], W[i].t(), 1.0, scale);
       else
         at::addmm_out(yi, b[b0 + i], xg[i], W[i].t());
     }
@@ -71,6 +83,18 @@ at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::T
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   PhaseScope phase("layernorm", x.device());
   const int64_t nb = w.size(0), H = w.size(1);
+#ifdef ZO2_WITH_CUDA
+  // All branches in one launch, each with its own gain and bias, written in place (no stack); also
+  // for nb = 1, so an evaluation computes what a training branch does.
+  if (x.is_cuda() && x.size(0) == nb && x.size(-1) == H && x.is_contiguous() && w.is_contiguous() &&
+      b.is_contiguous() && w.scalar_type() == x.scalar_type() && b.scalar_type() == x.scalar_type() &&
+      x.scalar_type() != at::kDouble) {
+    at::Tensor y = at::empty_like(x);
+    kernels::cuda::layer_norm(x.data_ptr(), w.data_ptr(), b.data_ptr(), y.data_ptr(), kernel_dtype(x.scalar_type()),
+                              nb, x.numel() / (nb * H), H, 1e-5f, current_stream(x.device()));
+    return y;
+  }
+#endif
   if (nb == 1) return at::layer_norm(x, {H}, w[0], b[0], 1e-5);
   // One fused LayerNorm per branch (its own perturbed gain and bias) and a stack: a third less traffic
   // than normalising all branches at once and applying the affine as two more passes, one rounding
@@ -122,8 +146,8 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
     at::Tensor gw = src.vec(id(slot), w.slot(slot));
     return layer_norm(t, gw, src.vec(id(slot + 1), w.slot(slot + 1)));
   };
-  auto lin = [&](const at::Tensor& t, int slot, bool relu = false) {
-    return linear(src, id(slot), w.slot(slot), src.vec(id(slot + 1), w.slot(slot + 1)), t, relu);
+  auto lin = [&](const at::Tensor& t, int slot, bool relu = false, double scale = 1.0) {
+    return linear(src, id(slot), w.slot(slot), src.vec(id(slot + 1), w.slot(slot + 1)), t, relu, scale);
   };
   const double scaling = 1.0 / std::sqrt(static_cast<double>(cfg.head_dim()));
 
@@ -131,7 +155,7 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
   tap("attn_in", h);
   at::Tensor k = lin(h, 0);
   at::Tensor v = lin(h, 2);
-  at::Tensor q = lin(h, 4) * scaling;
+  at::Tensor q = lin(h, 4, false, scaling);
   at::Tensor a = attn ? (*attn)(q, k, v) : attention(q, k, v, cfg.heads, mask);
   tap("attn", a);
   at::Tensor r = x + lin(a, 6);

@@ -30,10 +30,10 @@ AttnMask make_attn_mask(const at::Tensor& mask, AttentionImpl impl = AttentionIm
 using Trace = std::function<void(const std::string&, int64_t, const at::Tensor&)>;
 
 // --- layers (branch-aware) ---
-// y = x W^T + b for x [nb, ..., in]; W is parameter `id` (stored as `w`), b [nb, out] or undefined;
-// relu: max(y, 0), fused into the matmul where the backend can.
+// y = scale * (x W^T + b) for x [nb, ..., in]; W is parameter `id` (stored as `w`), b [nb, out] or
+// undefined; relu: max(y, 0). ReLU and scale go into the matmul's epilogue where the backend can.
 at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::Tensor& b, const at::Tensor& x,
-                  bool relu = false);
+                  bool relu = false, double scale = 1.0);
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);  // w, b: [nb, H]
 // q [nb, B, Tq, H]; k, v [nb, B, Tk, H] with Tk >= Tq (Tk > Tq: keys from a KV cache, and `mask` is then
 // [B, 1, Tq, Tk] with no_padding false, as SDPA's is_causal would align the queries to the first keys).

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/device.h"
+#include "common/kernel_dtype.h"
 #include "common/error.h"
 #include "kernels/zo_kernels.h"
 #include "model/opt_weights.h"
@@ -10,15 +11,6 @@
 namespace zo2 {
 
 namespace {
-
-kernels::DType kernel_dtype(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return kernels::DType::kF32;
-    case at::kHalf: return kernels::DType::kF16;
-    case at::kBFloat16: return kernels::DType::kBF16;
-    default: throw_error("zeroth-order kernels support float32, float16 and bfloat16 weights, not ", t);
-  }
-}
 
 kernels::UpdateSpec update_spec(const Update& up, int64_t id) {
   ZO2_REQUIRE(up.dirs.size() <= static_cast<size_t>(kernels::kMaxDirs), "an update combines at most ",

@@ -1,0 +1,104 @@
+// One block per row: three passes over the row (sum, squared deviations, output), the later two from
+// L1/L2, so device memory sees one read and one write of the row.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "common/check.h"
+#include "common/error.h"
+#include "kernels/float16.h"
+#include "kernels/layer_norm.h"
+#include "kernels/zo_element.h"  // dispatch_dtype
+
+namespace zo2::kernels::cuda {
+namespace {
+
+template <class T, int V>
+struct alignas(sizeof(T) * V) Pack {
+  T v[V];
+};
+
+// Sum over the block; `red` holds one partial per warp. Every thread gets the total.
+__device__ float block_sum(float s, float* red) {
+  ZO2_UNROLL
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nwarps = (blockDim.x + 31) / 32;
+  __syncthreads();  // `red` may still be read from the previous sum
+  if (lane == 0) red[warp] = s;
+  __syncthreads();
+  s = lane < nwarps ? red[lane] : 0.f;
+  ZO2_UNROLL
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  return s;
+}
+
+template <class T, int V>
+__global__ void layer_norm_kernel(const T* __restrict__ x, const T* __restrict__ gain, const T* __restrict__ bias,
+                                  T* __restrict__ y, int64_t rows, int h, float eps) {
+  __shared__ float red[32];
+  const int64_t row = blockIdx.x, branch = row / rows;
+  const Pack<T, V>* xr = reinterpret_cast<const Pack<T, V>*>(x + row * h);
+  const Pack<T, V>* g = reinterpret_cast<const Pack<T, V>*>(gain + branch * h);
+  const Pack<T, V>* b = reinterpret_cast<const Pack<T, V>*>(bias + branch * h);
+  Pack<T, V>* yr = reinterpret_cast<Pack<T, V>*>(y + row * h);
+  const int packs = h / V;
+
+  float s = 0.f;
+  for (int p = threadIdx.x; p < packs; p += blockDim.x) {
+    const Pack<T, V> v = xr[p];
+    ZO2_UNROLL
+    for (int j = 0; j < V; ++j) s += to_float(v.v[j]);
+  }
+  const float mean = block_sum(s, red) / float(h);
+  float ss = 0.f;
+  for (int p = threadIdx.x; p < packs; p += blockDim.x) {
+    const Pack<T, V> v = xr[p];
+    ZO2_UNROLL
+    for (int j = 0; j < V; ++j) {
+      const float d = to_float(v.v[j]) - mean;
+      ss = fmaf(d, d, ss);
+    }
+  }
+  const float rstd = rsqrtf(block_sum(ss, red) / float(h) + eps);
+  for (int p = threadIdx.x; p < packs; p += blockDim.x) {
+    const Pack<T, V> v = xr[p], gv = g[p], bv = b[p];
+    Pack<T, V> o;
+    ZO2_UNROLL
+    for (int j = 0; j < V; ++j)
+      o.v[j] = round_rne<T>(fmaf((to_float(v.v[j]) - mean) * rstd, to_float(gv.v[j]), to_float(bv.v[j])));
+    yr[p] = o;
+  }
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+void layer_norm(const void* x, const void* gain, const void* bias, void* y, DType dtype, int64_t nb, int64_t rows,
+                int64_t h, float eps, void* stream) {
+  ZO2_REQUIRE(nb >= 0 && rows >= 0 && h > 0 && h < (int64_t(1) << 30), "layer_norm: bad shape nb = ", nb,
+              ", rows = ", rows, ", h = ", h);
+  ZO2_REQUIRE(nb * rows < (int64_t(1) << 31), "layer_norm: ", nb * rows, " rows are more than one launch takes");
+  if (nb * rows == 0) return;
+  ZO2_REQUIRE(x && gain && bias && y, "layer_norm: null pointer");
+  dispatch_dtype(dtype, "layer_norm", [&](auto t) {
+    using T = decltype(t);
+    constexpr int kV = 16 / int(sizeof(T));
+    const bool vec = h % kV == 0 && aligned16(x) && aligned16(gain) && aligned16(bias) && aligned16(y);
+    const int64_t packs = vec ? h / kV : h;
+    // One pass of the threads covers the row where it can (at most 512 threads).
+    const int threads = int(std::clamp<int64_t>((packs + 31) / 32 * 32, 32, 512));
+    auto* s = static_cast<cudaStream_t>(stream);
+    const T* xt = static_cast<const T*>(x);
+    const T* gt = static_cast<const T*>(gain);
+    const T* bt = static_cast<const T*>(bias);
+    T* yt = static_cast<T*>(y);
+    if (vec)
+      layer_norm_kernel<T, kV><<<unsigned(nb * rows), threads, 0, s>>>(xt, gt, bt, yt, rows, int(h), eps);
+    else
+      layer_norm_kernel<T, 1><<<unsigned(nb * rows), threads, 0, s>>>(xt, gt, bt, yt, rows, int(h), eps);
+    CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace zo2::kernels::cuda
