@@ -110,6 +110,7 @@ int cmd_bench(const Args& args) {
   MezoOptions mo;
   mo.seed = 1;
   mo.q = vm["q"].as<int64_t>();
+  mo.lookahead = ms.lookahead;
   mo.perturbation_groups = vm["perturbation-parallel"].as<int64_t>();
   const int64_t W = comm.world(), shards = W / std::max<int64_t>(1, mo.perturbation_groups);
   Batch batch = random_batch(ms.cfg, B, T, dev, 7 + comm.rank() / mo.perturbation_groups);  // one per data shard
@@ -162,7 +163,7 @@ int cmd_bench(const Args& args) {
                       {"step_ms_median", step_ms},    {"step_ms", times},
                       {"ranks", W},                   {"perturbation_groups", mo.perturbation_groups},
                       {"backend", backend_name(group->backend())},
-                      {"shared_host_store", ms.shared},
+                      {"shared_host_store", ms.shared},  {"lookahead", ms.lookahead},
                       // distinct samples per second, and (sample, direction) pairs per second
                       {"samples_s", static_cast<double>(shards * B) * 1e3 / step_ms},
                       {"sample_dirs_s", static_cast<double>(W * mo.q * B) * 1e3 / step_ms},
@@ -239,11 +240,12 @@ int cmd_bench(const Args& args) {
     r["disk_floor_ms"] = static_cast<double>(plan.streamed * off->block_bytes()) / (d.read_gbps * 1e9) * 1e3;
   }
   if (!root) return 0;
-  std::printf("%s: %s %s, batch %lld x %lld, q %lld, %s: step %.1f ms (median of %zu), %.0f tok/s, peak alloc %.0f MiB, "
+  std::printf("%s: %s %s, batch %lld x %lld, q %lld, %s%s: step %.1f ms (median of %zu), %.0f tok/s, peak alloc %.0f MiB, "
               "reserved %.0f MiB, device used %.0f MiB\n",
               ms.cfg.name.c_str(), dtype_name(ms.compute), dev.str().c_str(), static_cast<long long>(B),
               static_cast<long long>(T), static_cast<long long>(mo.q),
-              ms.streamed ? (std::to_string(plan.streamed) + " blocks streamed").c_str() : "resident", step_ms,
+              ms.streamed ? (std::to_string(plan.streamed) + " blocks streamed").c_str() : "resident",
+              ms.lookahead ? ", copies ahead" : "", step_ms,
               times.size(), r["tok_s"].get<double>(), peak / (1 << 20), reserved / (1 << 20), used / double(1 << 20));
   if (W > 1) {
     std::printf("  %lld ranks (%s), %lld perturbation group(s) x %lld data shard(s)%s: %.2f samples/s, %.2f sample-directions/s, "

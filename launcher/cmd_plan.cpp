@@ -21,6 +21,7 @@ int cmd_plan(const Args& args) {
       ("prefetch", po::value<int64_t>()->default_value(1), "streamed blocks uploaded ahead")
       ("storage-dtype", po::value<std::string>()->default_value("f16"), "f32, f16 or bf16")
       ("low-bit-reads", po::value<bool>()->default_value(false), "count the int8 copies of --low-bit-reads")
+      ("lookahead", po::value<bool>()->default_value(true), "count the copies written ahead (train's --lookahead, GPU)")
       ("offload-dir", po::value<std::string>(), "plan the disk tier (blocks in a file there; nothing is created)")
       ("disk-gbps", po::value<double>()->default_value(2.0), "with --offload-dir: the disk's read GB/s")
       ("dtype", po::value<std::string>()->default_value("f16"), "compute dtype")
@@ -47,6 +48,7 @@ int cmd_plan(const Args& args) {
   in.budget_gb = vm["gpu-memory-budget"].as<double>();
   in.stream_all = in.budget_gb <= 0;
   in.low_bit_reads = vm["low-bit-reads"].as<bool>();
+  in.lookahead = vm["lookahead"].as<bool>();
   if (vm.count("offload-dir")) {
     in.disk_gbps = vm["disk-gbps"].as<double>();
     ZO2_REQUIRE(in.disk_gbps > 0, "zo2 plan: --disk-gbps must be > 0, got ", in.disk_gbps);

@@ -166,6 +166,7 @@ int cmd_train(const Args& args) {
   mo.weight_decay = vm["weight-decay"].as<float>();
   mo.stochastic_round = vm["stochastic-rounding"].as<bool>();
   mo.perturbation_groups = vm["perturbation-parallel"].as<int64_t>();
+  mo.lookahead = ms.lookahead;
   to.checksum_every = vm["checksum-every"].as<int64_t>();
 
   if (comm.rank() == 0) {

@@ -33,6 +33,9 @@ void add_offload_options(po::options_description& desc) {
        "evaluation and generation upload streamed blocks in int8 with per-row scales (training stays exact)")
       ("offload-dir", po::value<std::string>(),
        "disk tier: keep the streamed blocks in a scratch file in this directory instead of pinned host memory")
+      ("lookahead", po::value<bool>()->default_value(true),
+       "GPU, when no block streams: write the next matrix's perturbed copies on a low-priority side stream "
+       "while the current matmul runs (two more copies of the largest block matrix)")
       ("share-host-store", po::value<std::string>()->default_value("auto"),
        "ranks of one node share one host copy of the streamed blocks: auto (when possible, else a private copy each), true, false");
 }
@@ -129,6 +132,8 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
   oo.writeback_every = vm["writeback-every"].as<int64_t>();
   oo.low_bit_reads = vm["low-bit-reads"].as<bool>();
   oo.resident = m->plan.resident;
+  m->lookahead = m->plan.lookahead;
+  if (m->lookahead) use_high_priority_stream(m->device);  // before the model captures its compute queue
   return std::make_unique<OffloadModel>(m->cfg, std::move(outer), std::move(store), m->device, oo);
 }
 
@@ -143,6 +148,7 @@ PlanInput plan_input(const po::variables_map& vm, const ModelSetup& m) {
   pi.budget_gb = vm["gpu-memory-budget"].as<double>();
   pi.stream_all = vm["offload"].as<bool>() || (vm.count("offload-dir") && pi.budget_gb <= 0);
   pi.low_bit_reads = vm["low-bit-reads"].as<bool>();
+  pi.lookahead = vm["lookahead"].as<bool>() && m.device.is_cuda();
   if (vm.count("batch-size")) pi.batch = vm["batch-size"].as<int64_t>();
   if (vm.count("max-length")) pi.seq = std::min(vm["max-length"].as<int64_t>(), m.cfg.max_positions);
   if (vm.count("q")) pi.q = vm["q"].as<int64_t>();
@@ -180,6 +186,10 @@ std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* m)
   m->streamed = vm.count("offload") && (vm["offload"].as<bool>() || vm["gpu-memory-budget"].as<double>() > 0 ||
                                         vm.count("offload-dir"));
   std::unique_ptr<ZoModel> model;
+  if (!m->streamed) {
+    m->lookahead = m->device.is_cuda() && vm.count("lookahead") && vm["lookahead"].as<bool>();
+    if (m->lookahead) use_high_priority_stream(m->device);
+  }
   if (m->streamed) {
     model = build_streamed(vm, m, seed);
   } else if (m->source.empty()) {

@@ -31,6 +31,7 @@ struct ModelSetup {
   at::ScalarType storage = at::kFloat;
   std::string source;        // checkpoint directory, or "" for a preset with random weights
   bool streamed = false;     // blocks live in host memory
+  bool lookahead = false;    // out: ZO copies are written ahead (MezoOptions::lookahead)
   Plan plan;                 // when streamed
   // Multi-rank runs: with several ranks on this node (share.local_world > 1) and --share-host-store,
   // the streamed blocks live in one shared copy per node (offload/node_share.h). Set by the command.

@@ -29,6 +29,16 @@ void* current_stream(const at::Device& device) {
   return nullptr;
 }
 
+void use_high_priority_stream(const at::Device& device) {
+#ifdef ZO2_WITH_CUDA
+  if (device.is_cuda()) {
+    const c10::DeviceIndex i = device.has_index() ? device.index() : c10::cuda::current_device();
+    c10::cuda::setCurrentCUDAStream(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, i));
+  }
+#endif
+  (void)device;
+}
+
 void synchronize(const at::Device& device) {
 #ifdef ZO2_WITH_CUDA
   if (device.is_cuda()) at::cuda::getCurrentCUDAStream(device.index()).synchronize();

@@ -10,6 +10,10 @@ namespace zo2 {
 
 // The current CUDA stream of `device` as a cudaStream_t (void*); nullptr for the CPU.
 void* current_stream(const at::Device& device);
+// Makes a high-priority stream the current stream of `device` on this thread (before models that
+// capture it are built), so that work on low-priority side streams only fills what compute leaves
+// idle. No-op on the CPU.
+void use_high_priority_stream(const at::Device& device);
 // Blocks until all work queued on `device` is done (no-op on the CPU).
 void synchronize(const at::Device& device);
 // Peak bytes the allocator handed out on `device` since the last reset (CUDA), or the process's

@@ -56,10 +56,10 @@ c10::cuda::CUDAStream stream_of(const at::Device& d, int64_t id) {
 }  // namespace
 #endif
 
-Queue Queue::current(const at::Device& device) { return on(device, /*side=*/false); }
-Queue Queue::side(const at::Device& device) { return on(device, /*side=*/true); }
+Queue Queue::current(const at::Device& device) { return on(device, /*side=*/false, false); }
+Queue Queue::side(const at::Device& device, bool high_priority) { return on(device, /*side=*/true, high_priority); }
 
-Queue Queue::on(const at::Device& device, bool side) {
+Queue Queue::on(const at::Device& device, bool side, bool high_priority) {
   Queue q;
   q.device_ = device;
 #ifdef ZO2_WITH_CUDA
@@ -68,10 +68,11 @@ Queue Queue::on(const at::Device& device, bool side) {
     // writes in front of LibTorch's per-device table of current streams (heap corruption, found at exit).
     if (!device.has_index()) q.device_ = at::Device(at::kCUDA, c10::cuda::current_device());
     const c10::DeviceIndex i = q.device_.index();
-    q.stream_id_ = (side ? c10::cuda::getStreamFromPool(/*isHighPriority=*/true, i) : c10::cuda::getCurrentCUDAStream(i)).id();
+    q.stream_id_ = (side ? c10::cuda::getStreamFromPool(high_priority, i) : c10::cuda::getCurrentCUDAStream(i)).id();
   }
 #endif
   (void)side;
+  (void)high_priority;
   return q;
 }
 

@@ -31,8 +31,9 @@ class Queue {
  public:
   // The current (compute) stream of `device`.
   static Queue current(const at::Device& device);
-  // A new high-priority side stream (copies).
-  static Queue side(const at::Device& device);
+  // A side stream from LibTorch's pool: high priority for copies, low for work that should only fill
+  // what the compute stream leaves idle.
+  static Queue side(const at::Device& device, bool high_priority = true);
 
   // Marks this point of the queue; `timing` markers can be measured with Marker::elapsed_ms.
   void record(Marker& m, bool timing = false) const;
@@ -57,11 +58,10 @@ class Queue {
   bool is_cuda() const { return device_.is_cuda(); }
 
  private:
-  static Queue on(const at::Device& device, bool side);
+  static Queue on(const at::Device& device, bool side, bool high_priority);
 
   at::Device device_ = at::kCPU;
   int64_t stream_id_ = 0;  // c10::Stream id packed, CUDA only
-  int priority_ = 0;
   friend class Guard;
 };
 

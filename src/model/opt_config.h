@@ -32,6 +32,7 @@ struct OptConfig {
   int64_t block_params() const;   // parameters of one decoder block
   int64_t outer_params() const;   // embeddings, projections, final LN, untied head
   // Elements of the largest weight matrix (fc1/fc2, the token table, or the position table).
+  int64_t largest_block_matrix() const { return std::max(ffn, hidden) * hidden; }
   int64_t largest_matrix() const { return std::max({ffn * hidden, vocab_size * word_embed_dim, position_rows() * hidden}); }
   int64_t total_params() const { return outer_params() + layers * block_params(); }
 

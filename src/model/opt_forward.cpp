@@ -3,6 +3,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 
 #include "common/error.h"
@@ -146,8 +147,13 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
     at::Tensor gw = src.vec(id(slot), w.slot(slot));
     return layer_norm(t, gw, src.vec(id(slot + 1), w.slot(slot + 1)));
   };
+  // The matrices in the order the block reads them: each pass hints the one after it.
+  static constexpr int kOrder[] = {0, 2, 4, 6, 10, 12};
   auto lin = [&](const at::Tensor& t, int slot, bool relu = false, double scale = 1.0) {
-    return linear(src, id(slot), w.slot(slot), src.vec(id(slot + 1), w.slot(slot + 1)), t, relu, scale);
+    at::Tensor bias = src.vec(id(slot + 1), w.slot(slot + 1));
+    const int* pos = std::find(std::begin(kOrder), std::end(kOrder), slot);
+    if (pos + 1 < std::end(kOrder)) src.hint_next(id(pos[1]), w.slot(pos[1]));
+    return linear(src, id(slot), w.slot(slot), bias, t, relu, scale);
   };
   const double scaling = 1.0 / std::sqrt(static_cast<double>(cfg.head_dim()));
 
@@ -166,6 +172,7 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
   tap("fc1", h);
   at::Tensor out = r + lin(h, 12);
   if (!cfg.pre_ln) out = ln(out, 14);
+  src.settle();
   tap("block_out", out);
   return out;
 }

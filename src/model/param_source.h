@@ -23,6 +23,12 @@ class ParamSource {
   // Rows `rows` (int64 [N]) of the embedding table `table` (parameter `id`) as [nb, N, dim]: only the
   // rows a batch uses are materialised.
   virtual at::Tensor rows(int64_t id, const at::Tensor& table, const at::Tensor& rows) = 0;
+  // The matrix pass after the coming one will read parameter `id` (tensor `w`): a source may prepare it
+  // on another stream while the coming pass's matmul runs. Only a hint: any order of passes stays correct.
+  virtual void hint_next(int64_t /*id*/, const at::Tensor& /*w*/) {}
+  // Work started for a hinted pass that was not taken is ordered before what follows (before a block is
+  // written back).
+  virtual void settle() {}
   // True when reading parameters also changes them (a pending update is applied on first touch), so
   // streamed blocks must be written back.
   virtual bool writes_weights() const { return false; }

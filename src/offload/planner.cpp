@@ -43,6 +43,8 @@ Plan make_plan(const PlanInput& in) {
   add("embeddings, final LayerNorm, head", static_cast<double>(c.outer_params()) * esize(in.storage), 0);
   const double max_matrix = static_cast<double>(c.largest_matrix());
   add("perturbed copies (scratch, 2 x largest matrix)", 2.0 * max_matrix * cs, 0);
+  if (in.lookahead)
+    add("copies written ahead (2 x largest block matrix)", 2.0 * static_cast<double>(c.largest_block_matrix()) * cs, 0);
   const double tokens = B * T;
   // Live activations inside a block: residual, LayerNorm out, q, k, v, attention out, fc1 out, and the
   // attention masks; the embedding rows of all branches; the head's chunked logits.
@@ -102,6 +104,15 @@ Plan make_plan(const PlanInput& in) {
   p.step_ms = std::max(p.transfer_ms, p.compute_ms + p.kernel_ms);
   p.prefetch = in.prefetch;
   if (in.budget_gb > 0) p.fits = p.fits && p.gpu_bytes <= in.budget_gb * 1e9;
+  // Writing copies ahead hides the fused kernels behind the matmuls, which pays where compute bounds
+  // the step: when no block streams. Where blocks stream, the link bounds it and the memory is better
+  // spent on one more resident block.
+  if (in.lookahead && (p.streamed > 0 || !p.fits)) {
+    PlanInput without = in;
+    without.lookahead = false;
+    return make_plan(without);
+  }
+  p.lookahead = in.lookahead;
   // A tight budget costs prefetch depth before it fails: one slot fewer is one block less on the GPU,
   // and two slots still overlap the next upload with the current block's compute.
   if (!p.fits && in.prefetch > 0 && p.streamed > 0) {

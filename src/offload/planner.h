@@ -22,6 +22,7 @@ struct PlanInput {
   double budget_gb = 0;                 // GPU memory budget (GB = 1e9 bytes); 0 = stream every block
   bool stream_all = false;              // ignore the budget: stream every block
   bool low_bit_reads = false;           // int8 copies for read-only passes (host) and their upload buffers
+  bool lookahead = false;               // copies written ahead on a side stream (zo/zo_params.h), if no block streams
   double disk_gbps = 0;                 // > 0: disk tier (--offload-dir), blocks read from a file at this rate
   // Machine model (defaults: the H100 of docs/PERFORMANCE.md)
   double h2d_gbps = 55.0, d2h_gbps = 55.0;  // pinned copies, GB/s
@@ -45,6 +46,7 @@ struct Plan {
   double transfer_ms = 0, compute_ms = 0, kernel_ms = 0, step_ms = 0;
   double disk_bytes = 0, disk_ms = 0;  // disk tier: the blocks' file and its read time per step
   bool fits = true;                // everything fits the budget (when there is one)
+  bool lookahead = false;          // copies are written ahead (asked for, and no block streams)
 };
 
 Plan make_plan(const PlanInput& in);

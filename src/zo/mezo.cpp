@@ -8,7 +8,7 @@
 namespace zo2 {
 
 MezoEngine::MezoEngine(ZoModel& model, Collectives& comm, const MezoOptions& opt, at::ScalarType compute_dtype)
-    : model_(model), comm_(comm), opt_(opt), params_(compute_dtype, opt.group_dirs) {
+    : model_(model), comm_(comm), opt_(opt), params_(compute_dtype, opt.group_dirs, opt.lookahead) {
   ZO2_REQUIRE(opt.q >= 1, "q (directions per step) must be >= 1, got ", opt.q);
   ZO2_REQUIRE(opt.eps > 0, "eps must be > 0, got ", opt.eps);
   ZO2_REQUIRE(opt.perturbation_groups >= 1 && comm.world() % opt.perturbation_groups == 0,
@@ -16,7 +16,7 @@ MezoEngine::MezoEngine(ZoModel& model, Collectives& comm, const MezoOptions& opt
               comm.world(), ")");
   ZO2_REQUIRE(opt.q * opt.perturbation_groups <= kernels::kMaxDirs, "q x perturbation groups is at most ",
               kernels::kMaxDirs, ", got ", opt.q * opt.perturbation_groups);
-  params_.set_largest_matrix(model.config().largest_matrix());
+  params_.set_largest_matrix(model.config().largest_matrix(), model.config().largest_block_matrix());
 }
 
 StepStats MezoEngine::step(int64_t step, const std::vector<Batch>& micro_batches, double lr) {

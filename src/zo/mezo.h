@@ -20,6 +20,7 @@ struct MezoOptions {
   bool stochastic_round = true;    // for 16-bit weights
   int64_t perturbation_groups = 1; // P: rank r perturbs along the directions of group r % P
   int64_t group_dirs = 1;          // directions materialised per matrix pass (scratch = 2 x this)
+  bool lookahead = false;          // GPU: copies of the next matrix written on a side stream (zo_params.h)
 };
 
 struct StepStats {

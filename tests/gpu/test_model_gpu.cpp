@@ -81,11 +81,12 @@ struct RunTrace {
   std::vector<uint64_t> checksums;
 };
 
-RunTrace train(ZoModel& m, int64_t q) {
+RunTrace train(ZoModel& m, int64_t q, bool lookahead = false) {
   SingleProcess comm;
   MezoOptions mo;
   mo.seed = 11;
   mo.q = q;
+  mo.lookahead = lookahead;
   mo.weight_decay = 0.01f;
   MezoEngine e(m, comm, mo, at::kHalf);
   RunTrace t;
@@ -113,7 +114,8 @@ std::unique_ptr<OffloadModel> streamed(const OptConfig& c, OffloadOptions opt) {
   return std::make_unique<OffloadModel>(c, random_outer(c, at::kHalf, kCuda, 21), std::move(store), kCuda, opt);
 }
 
-// The same fp16 training run through every schedule gives the same bits (losses and weights).
+// The same fp16 training run through every schedule, with and without copies written ahead on a side
+// stream, gives the same bits (losses and weights).
 TEST(OffloadGpu, StreamedResidentAndSerialAreBitwiseIdentical) {
   ZO2_SKIP_WITHOUT_CUDA();
   const OptConfig c = small_config();
@@ -126,11 +128,18 @@ TEST(OffloadGpu, StreamedResidentAndSerialAreBitwiseIdentical) {
         {"timing on", {1, true, {}, true}},       {"write back every 4th", {1, true, {}, false, 4}},
     };
     for (const auto& [name, opt] : variants) {
-      auto m = streamed(c, opt);
-      const RunTrace got = train(*m, q);
-      EXPECT_EQ(got.losses, ref.losses) << name << " q=" << q;
-      EXPECT_EQ(got.checksums, ref.checksums) << name << " q=" << q;
+      for (bool lookahead : {false, true}) {
+        auto m = streamed(c, opt);
+        const RunTrace got = train(*m, q, lookahead);
+        EXPECT_EQ(got.losses, ref.losses) << name << " q=" << q << " lookahead " << lookahead;
+        EXPECT_EQ(got.checksums, ref.checksums) << name << " q=" << q << " lookahead " << lookahead;
+      }
     }
+    // Copies written ahead on the side stream are the copies written in line.
+    ResidentModel ahead(c, random_weights(c, at::kHalf, kCuda, 21));
+    const RunTrace got = train(ahead, q, /*lookahead=*/true);
+    EXPECT_EQ(got.losses, ref.losses) << "resident, lookahead, q=" << q;
+    EXPECT_EQ(got.checksums, ref.checksums) << "resident, lookahead, q=" << q;
   }
 }
 

@@ -235,6 +235,25 @@ TEST(Planner, SpreadsResidentBlocksAndRespectsTheBudget) {
   EXPECT_EQ(s.slots, 3);
   // 13B fp16 blocks: 40 x 12 H^2 x 2 bytes = 25.2 GB streamed; at 55 GB/s that is ~458 ms.
   EXPECT_NEAR(s.transfer_ms, 458, 10);
+
+  // Copies written ahead: planned (two copies of fc1, 20480 x 5120 fp16) only when no block streams.
+  in.stream_all = false;
+  in.lookahead = true;
+  EXPECT_FALSE(make_plan(in).lookahead) << "20 GB streams blocks";
+  in.budget_gb = 70;
+  in.lookahead = false;
+  const Plan without = make_plan(in);
+  in.lookahead = true;
+  const Plan with = make_plan(in);
+  EXPECT_EQ(with.streamed, 0);
+  EXPECT_TRUE(with.lookahead);
+  EXPECT_FALSE(without.lookahead);
+  EXPECT_DOUBLE_EQ(with.gpu_bytes - without.gpu_bytes, 2.0 * 20480 * 5120 * 2);
+  // A budget that every block fits only without the extra copies: they give way to the blocks.
+  in.budget_gb = (without.gpu_bytes + 1e8) / 1e9;
+  const Plan tight = make_plan(in);
+  EXPECT_FALSE(tight.lookahead);
+  EXPECT_EQ(tight.streamed, 0);
 }
 
 // OPT-175B under 16 GB: three slots of 3.6 GB blocks do not fit, two do: the planner lowers the
