@@ -61,6 +61,18 @@ void update_perturb(void* theta, DType theta_dtype, int64_t n, uint32_t param, c
   });
 }
 
+void update_perturb_many(const Segments& segs, DType theta_dtype, const UpdateSpec& up, const PerturbSpec& pt) {
+  check_segments("update_perturb_many", segs, up, pt);
+  dispatch_dtype(pt.out_dtype, "update_perturb_many: PerturbSpec.out", [&](auto to) {
+    for (int i = 0; i < segs.count; ++i) {
+      const Segment& s = segs.seg[i];
+      PerturbSpec p = pt;
+      if (p.out) p.out = static_cast<decltype(to)*>(p.out) + s.out_offset;
+      update_perturb(s.theta, theta_dtype, s.n, s.param, s.update ? up : UpdateSpec{}, p);
+    }
+  });
+}
+
 void gather_perturb(const void* table, DType table_dtype, int64_t dim, const int64_t* rows, int64_t nrows,
                     uint32_t param, const PerturbSpec& pt) {
   check_gather("gather_perturb", table, dim, rows, nrows, pt);

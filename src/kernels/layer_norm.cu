@@ -33,13 +33,14 @@ __device__ float block_sum(float s, float* red) {
 }
 
 template <class T, int V>
-__global__ void layer_norm_kernel(const T* __restrict__ x, const T* __restrict__ gain, const T* __restrict__ bias,
-                                  T* __restrict__ y, int64_t rows, int h, float eps) {
+__global__ void layer_norm_kernel(const T* __restrict__ x, const T* __restrict__ gain, int64_t gain_stride,
+                                  const T* __restrict__ bias, int64_t bias_stride, T* __restrict__ y, int64_t rows,
+                                  int h, float eps) {
   __shared__ float red[32];
   const int64_t row = blockIdx.x, branch = row / rows;
   const Pack<T, V>* xr = reinterpret_cast<const Pack<T, V>*>(x + row * h);
-  const Pack<T, V>* g = reinterpret_cast<const Pack<T, V>*>(gain + branch * h);
-  const Pack<T, V>* b = reinterpret_cast<const Pack<T, V>*>(bias + branch * h);
+  const Pack<T, V>* g = reinterpret_cast<const Pack<T, V>*>(gain + branch * gain_stride);
+  const Pack<T, V>* b = reinterpret_cast<const Pack<T, V>*>(bias + branch * bias_stride);
   Pack<T, V>* yr = reinterpret_cast<Pack<T, V>*>(y + row * h);
   const int packs = h / V;
 
@@ -74,17 +75,20 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 }  // namespace
 
-void layer_norm(const void* x, const void* gain, const void* bias, void* y, DType dtype, int64_t nb, int64_t rows,
-                int64_t h, float eps, void* stream) {
+void layer_norm(const void* x, const void* gain, int64_t gain_stride, const void* bias, int64_t bias_stride, void* y,
+                DType dtype, int64_t nb, int64_t rows, int64_t h, float eps, void* stream) {
   ZO2_REQUIRE(nb >= 0 && rows >= 0 && h > 0 && h < (int64_t(1) << 30), "layer_norm: bad shape nb = ", nb,
               ", rows = ", rows, ", h = ", h);
   ZO2_REQUIRE(nb * rows < (int64_t(1) << 31), "layer_norm: ", nb * rows, " rows are more than one launch takes");
   if (nb * rows == 0) return;
   ZO2_REQUIRE(x && gain && bias && y, "layer_norm: null pointer");
+  ZO2_REQUIRE(nb == 1 || (gain_stride >= h && bias_stride >= h), "layer_norm: branch strides ", gain_stride, ", ",
+              bias_stride, " below h = ", h);
   dispatch_dtype(dtype, "layer_norm", [&](auto t) {
     using T = decltype(t);
     constexpr int kV = 16 / int(sizeof(T));
-    const bool vec = h % kV == 0 && aligned16(x) && aligned16(gain) && aligned16(bias) && aligned16(y);
+    const bool vec = h % kV == 0 && gain_stride % kV == 0 && bias_stride % kV == 0 && aligned16(x) &&
+                     aligned16(gain) && aligned16(bias) && aligned16(y);
     const int64_t packs = vec ? h / kV : h;
     // One pass of the threads covers the row where it can (at most 512 threads).
     const int threads = int(std::clamp<int64_t>((packs + 31) / 32 * 32, 32, 512));
@@ -94,9 +98,11 @@ void layer_norm(const void* x, const void* gain, const void* bias, void* y, DTyp
     const T* bt = static_cast<const T*>(bias);
     T* yt = static_cast<T*>(y);
     if (vec)
-      layer_norm_kernel<T, kV><<<unsigned(nb * rows), threads, 0, s>>>(xt, gt, bt, yt, rows, int(h), eps);
+      layer_norm_kernel<T, kV><<<unsigned(nb * rows), threads, 0, s>>>(xt, gt, gain_stride, bt, bias_stride, yt, rows,
+                                                                        int(h), eps);
     else
-      layer_norm_kernel<T, 1><<<unsigned(nb * rows), threads, 0, s>>>(xt, gt, bt, yt, rows, int(h), eps);
+      layer_norm_kernel<T, 1><<<unsigned(nb * rows), threads, 0, s>>>(xt, gt, gain_stride, bt, bias_stride, yt, rows,
+                                                                       int(h), eps);
     CUDA_CHECK_LAUNCH();
   });
 }

@@ -12,8 +12,9 @@ namespace zo2::kernels::cuda {
 
 // y[b, r, :] = (x[b, r, :] - mean) * rsqrt(var + eps) * gain[b, :] + bias[b, :] for b < nb, r < rows, rows
 // of h elements; statistics in fp32 (mean, then the mean squared deviation: no cancellation), the
-// result rounded to nearest. x, gain, bias and y share `dtype`; all contiguous.
-void layer_norm(const void* x, const void* gain, const void* bias, void* y, DType dtype, int64_t nb, int64_t rows,
-                int64_t h, float eps, void* stream);
+// result rounded to nearest. x, gain, bias and y share `dtype`; x and y contiguous, gain[b] at
+// gain + b * gain_stride (bias likewise): the branch copies may be slices of a wider buffer.
+void layer_norm(const void* x, const void* gain, int64_t gain_stride, const void* bias, int64_t bias_stride, void* y,
+                DType dtype, int64_t nb, int64_t rows, int64_t h, float eps, void* stream);
 
 }  // namespace zo2::kernels::cuda

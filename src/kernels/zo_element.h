@@ -239,6 +239,15 @@ inline void check_update_perturb(const char* fn, const void* theta, int64_t n, c
   check_perturb(fn, pt, n);
 }
 
+inline void check_segments(const char* fn, const Segments& s, const UpdateSpec& up, const PerturbSpec& pt) {
+  ZO2_REQUIRE(s.count >= 0 && s.count <= kMaxSegments, fn, ": ", s.count, " segments outside [0, ", kMaxSegments, "]");
+  for (int i = 0; i < s.count; ++i) {
+    check_update_perturb(fn, s.seg[i].theta, s.seg[i].n, up, PerturbSpec{});
+    ZO2_REQUIRE(s.seg[i].out_offset >= 0, fn, ": segment ", i, " has a negative output offset");
+    check_perturb(fn, pt, s.seg[i].out_offset + s.seg[i].n);
+  }
+}
+
 inline void check_gather(const char* fn, const void* table, int64_t dim, const int64_t* rows, int64_t nrows,
                          const PerturbSpec& pt) {
   ZO2_REQUIRE(dim >= 0 && nrows >= 0, fn, ": dim = ", dim, ", nrows = ", nrows, " must not be negative");

@@ -35,7 +35,7 @@ void check_shape(const char* fn, int blocks, int threads) {
               ", threads = ", threads, " (need blocks >= 0, 0 <= threads <= 1024)");
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+ZO2_HD inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // 8 elements of T as 16-byte words (two for fp32, one for fp16/bf16).
 template <class T>
@@ -59,14 +59,14 @@ __device__ __forceinline__ void store_tile(T* p, const T (&v)[kTile]) {
 // and unaligned tensors take the element-wise path, which computes the same values.
 // At most 64 registers: 4 blocks of 256 per SM. Unbounded, ptxas takes 72 (3 blocks); 48 (5 blocks)
 // measured slower (issue-bound either way; docs/PERFORMANCE.md).
+// Tiles first_tile, first_tile + step, ... of one parameter; its copies go to out + b * pt.out_stride.
 template <class TT, class TO>
-__global__ void __maxnreg__(64) update_perturb_kernel(TT* __restrict__ theta, int64_t n, uint32_t param,
-                                      const __grid_constant__ UpdateSpec up, const __grid_constant__ PerturbSpec pt,
-                                      bool update, bool vec_theta, bool vec_out) {
-  TO* __restrict__ out = static_cast<TO*>(pt.out);
+__device__ __forceinline__ void update_perturb_tiles(TT* __restrict__ theta, int64_t n, uint32_t param,
+                                                     const UpdateSpec& up, const PerturbSpec& pt,
+                                                     TO* __restrict__ out, bool update, bool vec_theta, bool vec_out,
+                                                     int64_t first_tile, int64_t step) {
   const int64_t ntiles = (n + kTile - 1) / kTile;
-  for (int64_t tile = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; tile < ntiles;
-       tile += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t tile = first_tile; tile < ntiles; tile += step) {
     const int64_t i0 = tile * kTile;
     const int m = n - i0 < kTile ? int(n - i0) : kTile;
     const bool full = m == kTile;
@@ -102,6 +102,26 @@ __global__ void __maxnreg__(64) update_perturb_kernel(TT* __restrict__ theta, in
       }
     });
   }
+}
+
+template <class TT, class TO>
+__global__ void __maxnreg__(64) update_perturb_kernel(TT* __restrict__ theta, int64_t n, uint32_t param,
+                                      const __grid_constant__ UpdateSpec up, const __grid_constant__ PerturbSpec pt,
+                                      bool update, bool vec_theta, bool vec_out) {
+  update_perturb_tiles<TT, TO>(theta, n, param, up, pt, static_cast<TO*>(pt.out), update, vec_theta, vec_out,
+                               int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
+}
+
+// Row blockIdx.y of the grid works on segment blockIdx.y.
+template <class TT, class TO>
+__global__ void __maxnreg__(64) update_perturb_many_kernel(const __grid_constant__ Segments segs,
+                                           const __grid_constant__ UpdateSpec up,
+                                           const __grid_constant__ PerturbSpec pt, bool vec_stride) {
+  const Segment& s = segs.seg[blockIdx.y];
+  TO* out = static_cast<TO*>(pt.out) + s.out_offset;
+  update_perturb_tiles<TT, TO>(static_cast<TT*>(s.theta), s.n, s.param, up, pt, out, s.update,
+                               aligned16(s.theta), vec_stride && aligned16(out),
+                               int64_t(blockIdx.x) * blockDim.x + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
 }
 
 // One thread per (row, Philox group spanned by the row); rows live in device memory.
@@ -190,6 +210,28 @@ void update_perturb(void* theta, DType theta_dtype, int64_t n, uint32_t param, c
       const bool vec_out = pt.nbranch == 0 || (aligned16(pt.out) && (pt.out_stride * sizeof(TO)) % 16 == 0);
       update_perturb_kernel<TT, TO><<<grid, threads, 0, static_cast<cudaStream_t>(stream)>>>(
           static_cast<TT*>(theta), n, param, up, pt, update, aligned16(theta), vec_out);
+      CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void update_perturb_many(const Segments& segs, DType theta_dtype, const UpdateSpec& up, const PerturbSpec& pt,
+                         void* stream) {
+  check_segments("update_perturb_many", segs, up, pt);
+  Segments s = segs;
+  int64_t most = 0;
+  for (int i = 0; i < s.count; ++i) {
+    s.seg[i].update = s.seg[i].update && has_update(up);
+    most = std::max(most, s.seg[i].n);
+  }
+  if (s.count == 0 || most == 0) return;
+  const dim3 grid(unsigned(launch_blocks((most + kTile - 1) / kTile, kThreads, 0, kUpdateMaxBlocks)), unsigned(s.count));
+  dispatch_dtype(theta_dtype, "update_perturb_many: theta", [&](auto tt) {
+    dispatch_dtype(pt.out_dtype, "update_perturb_many: PerturbSpec.out", [&](auto to) {
+      using TT = decltype(tt);
+      using TO = decltype(to);
+      const bool vec_stride = pt.nbranch == 0 || (pt.out_stride * sizeof(TO)) % 16 == 0;
+      update_perturb_many_kernel<TT, TO><<<grid, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(s, up, pt, vec_stride);
       CUDA_CHECK_LAUNCH();
     });
   });

@@ -45,6 +45,21 @@ struct PerturbSpec {
   int64_t out_stride = 0;        // elements between branch copies
 };
 
+// One parameter of update_perturb_many (small ones: biases, LayerNorm): its copies go to
+// pt.out + b * pt.out_stride + out_offset.
+constexpr int kMaxSegments = 16;
+struct Segment {
+  void* theta = nullptr;
+  int64_t n = 0;
+  uint32_t param = 0;
+  int64_t out_offset = 0;        // elements
+  bool update = false;           // apply the UpdateSpec to this parameter (its first touch this step)
+};
+struct Segments {
+  int count = 0;
+  Segment seg[kMaxSegments];
+};
+
 inline uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -61,6 +76,9 @@ void normal(float* out, int64_t n, uint64_t key, uint32_t param, uint32_t dir, u
 // One pass over theta[0..n): apply `up` in place (if any), then write `pt`'s copies.
 void update_perturb(void* theta, DType theta_dtype, int64_t n, uint32_t param, const UpdateSpec& up,
                     const PerturbSpec& pt);
+// update_perturb of every segment (with `up` where seg.update, else none) in one call; one launch on
+// the GPU, where per-parameter launches of a few thousand elements cost more than their work.
+void update_perturb_many(const Segments& segs, DType theta_dtype, const UpdateSpec& up, const PerturbSpec& pt);
 // out[b][r][j] = table[rows[r]][j] + scale[b] * z(param, rows[r] * dim + j); out_stride = nrows * dim.
 void gather_perturb(const void* table, DType table_dtype, int64_t dim, const int64_t* rows, int64_t nrows,
                     uint32_t param, const PerturbSpec& pt);
@@ -74,6 +92,8 @@ void normal(float* out, int64_t n, uint64_t key, uint32_t param, uint32_t dir, u
             int blocks = 0, int threads = 0);
 void update_perturb(void* theta, DType theta_dtype, int64_t n, uint32_t param, const UpdateSpec& up,
                     const PerturbSpec& pt, void* stream, int blocks = 0, int threads = 0);
+void update_perturb_many(const Segments& segs, DType theta_dtype, const UpdateSpec& up, const PerturbSpec& pt,
+                         void* stream);
 void gather_perturb(const void* table, DType table_dtype, int64_t dim, const int64_t* rows, int64_t nrows,
                     uint32_t param, const PerturbSpec& pt, void* stream);
 // Tests only: cuRAND's own curand_init(key, S, 4g) + curand_normal4 (fast __sincosf) per group, to

@@ -87,12 +87,13 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor
 #ifdef ZO2_WITH_CUDA
   // All branches in one launch, each with its own gain and bias, written in place (no stack); also
   // for nb = 1, so an evaluation computes what a training branch does.
-  if (x.is_cuda() && x.size(0) == nb && x.size(-1) == H && x.is_contiguous() && w.is_contiguous() &&
-      b.is_contiguous() && w.scalar_type() == x.scalar_type() && b.scalar_type() == x.scalar_type() &&
-      x.scalar_type() != at::kDouble) {
+  if (x.is_cuda() && x.size(0) == nb && x.size(-1) == H && x.is_contiguous() && w.dim() == 2 && b.dim() == 2 &&
+      w.stride(1) == 1 && b.stride(1) == 1 && w.scalar_type() == x.scalar_type() &&
+      b.scalar_type() == x.scalar_type() && x.scalar_type() != at::kDouble) {
     at::Tensor y = at::empty_like(x);
-    kernels::cuda::layer_norm(x.data_ptr(), w.data_ptr(), b.data_ptr(), y.data_ptr(), kernel_dtype(x.scalar_type()),
-                              nb, x.numel() / (nb * H), H, 1e-5f, current_stream(x.device()));
+    kernels::cuda::layer_norm(x.data_ptr(), w.data_ptr(), w.stride(0), b.data_ptr(), b.stride(0), y.data_ptr(),
+                              kernel_dtype(x.scalar_type()), nb, x.numel() / (nb * H), H, 1e-5f,
+                              current_stream(x.device()));
     return y;
   }
 #endif
@@ -143,6 +144,10 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
     if (trace) (*trace)(name, layer, t);
   };
   auto id = [&](int slot) { return block_param_id(layer, slot); };
+  // The block's biases and LayerNorm parameters: one pass for all of them where the source can.
+  std::vector<std::pair<int64_t, at::Tensor>> vecs;
+  for (int s : {1, 3, 5, 7, 8, 9, 11, 13, 14, 15}) vecs.emplace_back(id(s), w.slot(s));
+  src.hint_vecs(vecs);
   auto ln = [&](const at::Tensor& t, int slot) {
     at::Tensor gw = src.vec(id(slot), w.slot(slot));
     return layer_norm(t, gw, src.vec(id(slot + 1), w.slot(slot + 1)));

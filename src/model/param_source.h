@@ -5,6 +5,8 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <utility>
+#include <vector>
 
 namespace zo2 {
 
@@ -23,6 +25,9 @@ class ParamSource {
   // Rows `rows` (int64 [N]) of the embedding table `table` (parameter `id`) as [nb, N, dim]: only the
   // rows a batch uses are materialised.
   virtual at::Tensor rows(int64_t id, const at::Tensor& table, const at::Tensor& rows) = 0;
+  // The vector parameters (id, tensor) that the coming layers read with vec(): a source may write all
+  // their copies in one pass. Only a hint.
+  virtual void hint_vecs(const std::vector<std::pair<int64_t, at::Tensor>>& /*vecs*/) {}
   // The matrix pass after the coming one will read parameter `id` (tensor `w`): a source may prepare it
   // on another stream while the coming pass's matmul runs. Only a hint: any order of passes stays correct.
   virtual void hint_next(int64_t /*id*/, const at::Tensor& /*w*/) {}

@@ -67,6 +67,42 @@ void update_perturb(const at::Tensor& w, int64_t id, const Update* up, const Dir
   }
 }
 
+void update_perturb_many(const std::vector<VecPass>& params, const Update& up, const Directions& cur,
+                         const at::Tensor& out) {
+  ZO2_REQUIRE(params.size() <= static_cast<size_t>(kernels::kMaxSegments), "one pass takes at most ",
+              kernels::kMaxSegments, " parameters, got ", params.size());
+  if (params.empty()) return;
+  const at::Tensor& w0 = params[0].w;
+  kernels::Segments segs;
+  kernels::UpdateSpec us;
+  for (const VecPass& p : params) {
+    TORCH_CHECK(p.w.is_contiguous() && p.w.scalar_type() == w0.scalar_type() && p.w.device() == w0.device(),
+                "parameter ", p.id, " differs from the pass's first in dtype, device or layout");
+    kernels::Segment& s = segs.seg[segs.count++];
+    s.theta = p.w.data_ptr();
+    s.n = p.w.numel();
+    s.param = static_cast<uint32_t>(p.id);
+    s.out_offset = p.offset;
+    s.update = p.update && !up.empty();
+    if (!s.update) continue;
+    const kernels::UpdateSpec one = update_spec(up, p.id);
+    ZO2_REQUIRE(us.ndirs == 0 || one.wd == us.wd, "parameters of one pass must decay alike (", p.id, ")");
+    us = one;
+  }
+  const int64_t q = static_cast<int64_t>(cur.dirs.size());
+  kernels::PerturbSpec ps = perturb_spec(&cur, 0, q, out, out.size(1));
+  const kernels::DType dt = kernel_dtype(w0.scalar_type());
+  if (w0.is_cuda()) {
+#ifdef ZO2_WITH_CUDA
+    kernels::cuda::update_perturb_many(segs, dt, us, ps, stream_of(w0));
+#else
+    throw_error("this zo2 was built without CUDA");
+#endif
+  } else {
+    kernels::cpu::update_perturb_many(segs, dt, us, ps);
+  }
+}
+
 void gather_perturb(const at::Tensor& table, int64_t id, const at::Tensor& rows, const Directions& cur,
                     const at::Tensor& out) {
   TORCH_CHECK(table.is_contiguous() && rows.is_contiguous() && rows.scalar_type() == at::kLong);

@@ -34,6 +34,18 @@ struct Update {
 void update_perturb(const at::Tensor& w, int64_t id, const Update* up, const Directions* cur, int64_t first,
                     int64_t count, const at::Tensor& out);
 
+// update_perturb of several small parameters in one pass (one launch on the GPU): parameter i gets `up`
+// where update[i] and its copies of every direction of `cur` go to out[:, offset[i] : offset[i] + numel]
+// (out [2q, total], 2q <= kMaxBranches). All of one dtype and device; those updated decay alike.
+struct VecPass {
+  int64_t id = 0;
+  at::Tensor w;
+  bool update = false;
+  int64_t offset = 0;
+};
+void update_perturb_many(const std::vector<VecPass>& params, const Update& up, const Directions& cur,
+                         const at::Tensor& out);
+
 // out [nb, N, dim] = rows of `table` perturbed along every direction of `cur` (table not modified).
 void gather_perturb(const at::Tensor& table, int64_t id, const at::Tensor& rows, const Directions& cur,
                     const at::Tensor& out);

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "common/profile.h"
+#include "kernels/zo_kernels.h"
+#include "model/opt_weights.h"
 
 namespace zo2 {
 
@@ -16,6 +18,7 @@ void ZoParams::begin_step(const Directions& cur, const Update& pending) {
   cur_ = cur;
   pending_ = pending;
   touched_.clear();
+  vec_ready_.clear();
   hint_id_ = -1;
   hint_w_ = at::Tensor();
 }
@@ -25,7 +28,36 @@ void ZoParams::flush(int64_t id, const at::Tensor& w) {
   if (first_touch(id)) update_perturb(w, id, &pending_, nullptr, 0, 0, at::Tensor());
 }
 
+void ZoParams::hint_vecs(const std::vector<std::pair<int64_t, at::Tensor>>& vecs) {
+  const int64_t q = static_cast<int64_t>(cur_.dirs.size());
+  // Worth it on a GPU (a launch per parameter of a few thousand elements costs more than its work).
+  if (vecs.empty() || !vecs[0].second.is_cuda() || q == 0 || 2 * q > kernels::kMaxBranches ||
+      vecs.size() > static_cast<size_t>(kernels::kMaxSegments))
+    return;
+  for (const auto& [id, w] : vecs)
+    if (w.dim() != 1 || !w.is_contiguous() || w.scalar_type() != vecs[0].second.scalar_type() ||
+        param_decays(id) != param_decays(vecs[0].first))
+      return;
+  std::vector<VecPass> passes;
+  int64_t total = 0;
+  for (const auto& [id, w] : vecs) {
+    passes.push_back({id, w, first_touch(id), total});
+    total += (w.numel() + 7) / 8 * 8;  // 16-byte aligned copies
+  }
+  at::Tensor out = at::empty({2 * q, total}, vecs[0].second.options().dtype(dtype_));
+  {
+    PhaseScope phase("zo_kernels", out.device());
+    update_perturb_many(passes, pending_, cur_, out);
+  }
+  for (const VecPass& p : passes) vec_ready_[p.id] = out.narrow(1, p.offset, p.w.numel());
+}
+
 at::Tensor ZoParams::vec(int64_t id, const at::Tensor& w) {
+  if (auto it = vec_ready_.find(id); it != vec_ready_.end()) {
+    at::Tensor copies = std::move(it->second);
+    vec_ready_.erase(it);
+    return copies;
+  }
   std::vector<int64_t> shape = w.sizes().vec();
   shape.insert(shape.begin(), branches());
   at::Tensor out = at::empty(shape, w.options().dtype(dtype_));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "common/device_queue.h"
@@ -45,6 +46,7 @@ class ZoParams final : public ParamSource {
   void mat(int64_t id, const at::Tensor& w, const MatrixFn& fn) override;
   at::Tensor rows(int64_t id, const at::Tensor& table, const at::Tensor& rows) override;
   bool writes_weights() const override { return !pending_.empty(); }
+  void hint_vecs(const std::vector<std::pair<int64_t, at::Tensor>>& vecs) override;
   void hint_next(int64_t id, const at::Tensor& w) override;
   void settle() override;
 
@@ -69,6 +71,7 @@ class ZoParams final : public ParamSource {
   Directions cur_;
   Update pending_;
   std::unordered_set<int64_t> touched_;
+  std::unordered_map<int64_t, at::Tensor> vec_ready_;  // copies written by hint_vecs, not yet read
   at::Tensor scratch_[2];
   int64_t largest_[2] = {0, 0};
   bool lookahead_;

@@ -22,8 +22,9 @@ Tol tolerance(at::ScalarType t) {
 }
 
 // x [nb, rows, h] placed `offset` elements into a larger buffer (offset 1: not 16-byte aligned, so the
-// kernel takes its element-wise path).
-void check(at::ScalarType dt, int64_t nb, int64_t rows, int64_t h, int64_t offset) {
+// kernel takes its element-wise path); gain and bias rows `pad` elements apart beyond h (slices of a
+// wider buffer, as the batched copies of the vector parameters are).
+void check(at::ScalarType dt, int64_t nb, int64_t rows, int64_t h, int64_t offset, int64_t pad) {
   at::manual_seed(nb * 1000 + h + offset);
   const at::Tensor x64 = at::randn({nb, rows, h}, at::kDouble) * 3.0 + 0.75;  // a mean far from 0
   const at::Tensor g64 = 1.0 + 0.2 * at::randn({nb, h}, at::kDouble);
@@ -32,7 +33,8 @@ void check(at::ScalarType dt, int64_t nb, int64_t rows, int64_t h, int64_t offse
   at::Tensor buf = at::zeros({nb * rows * h + offset}, gpu);
   at::Tensor x = buf.narrow(0, offset, nb * rows * h).view({nb, rows, h});
   x.copy_(x64);
-  const at::Tensor g = g64.to(gpu), b = b64.to(gpu);
+  const at::Tensor g = at::zeros({nb, h + pad}, gpu).narrow(1, 0, h).copy_(g64);
+  const at::Tensor b = at::zeros({nb, h + pad}, gpu).narrow(1, 0, h).copy_(b64);
   const at::Tensor y = layer_norm(x, g, b).cpu().to(at::kDouble);
 
   const Tol tol = tolerance(dt);
@@ -43,7 +45,7 @@ void check(at::ScalarType dt, int64_t nb, int64_t rows, int64_t h, int64_t offse
     const at::Tensor excess = (y[i] - ref).abs() - (tol.rel * ref.abs() + tol.abs);
     EXPECT_LE(excess.max().item<double>(), 0.0)
         << dt << " nb " << nb << " rows " << rows << " h " << h << " offset " << offset
-        << " branch " << i << ": max |y - ref| " << (y[i] - ref).abs().max().item<double>();
+        << " pad " << pad << " branch " << i << ": max |y - ref| " << (y[i] - ref).abs().max().item<double>();
   }
 }
 
@@ -52,7 +54,8 @@ TEST(LayerNormGpu, EveryBranchMatchesFp64WithItsOwnGainAndBias) {
   for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16})
     for (int64_t nb : {1, 2, 3})
       for (int64_t h : {2048, 40, 37, 5120})
-        for (int64_t offset : {0, 1}) check(dt, nb, 17, h, offset);
+        for (int64_t offset : {0, 1})
+          for (int64_t pad : {0, 8, 3}) check(dt, nb, 17, h, offset, pad);
 }
 
 }  // namespace

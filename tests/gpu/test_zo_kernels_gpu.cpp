@@ -202,6 +202,50 @@ TEST(ZoKernelsGpu, UpdatePerturbIsBitwiseAcrossLaunchShapes) {
   }
 }
 
+// One launch over several parameters (update_perturb_many) gives each the bits of its own
+// update_perturb: sizes that are not multiples of the tile, an unaligned parameter, some not updated.
+TEST(ZoKernelsGpu, UpdatePerturbManyIsBitwiseOnePerParameter) {
+  ZO2_SKIP_WITHOUT_CUDA();
+  at::manual_seed(4);
+  for (const auto& [td, od] : {std::pair{DType::kF16, DType::kF16}, {DType::kBF16, DType::kF32}, {DType::kF32, DType::kBF16}}) {
+    SCOPED_TRACE(std::string("theta ") + dtype_name(td) + " out " + dtype_name(od));
+    const Case c = make_case(od, true);
+    const std::vector<int64_t> sizes = {2048, 8192, 5, 4, 777, 4099, 2048, 64, 6, 12288};  // random_theta needs >= 4
+    Segments segs;
+    std::vector<at::Tensor> thetas, singles;
+    std::vector<Result> want;
+    int64_t total = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const at::Tensor theta0 = random_theta(sizes[i], td);
+      const int64_t offset = i == 4 ? 1 : 0;  // one parameter off 16-byte alignment
+      Case one = c;
+      if (i % 3 == 1) one.up.ndirs = 0;  // touched already this step: copies only
+      want.push_back(run_gpu(theta0, td, uint32_t(100 + i), one, 0, 0, 0, offset));
+      at::Tensor buf = at::zeros({sizes[i] + offset}, on_gpu(scalar_type(td)));
+      thetas.push_back(buf.slice(0, offset));
+      thetas.back().copy_(theta0);
+      Segment& s = segs.seg[segs.count++];
+      s.theta = thetas.back().data_ptr();
+      s.n = sizes[i];
+      s.param = uint32_t(100 + i);
+      s.out_offset = total + (i == 6 ? 3 : 0);  // one copy off alignment too
+      s.update = i % 3 != 1;
+      total = s.out_offset + sizes[i];
+    }
+    at::Tensor out = at::zeros({c.pt.nbranch, total}, on_gpu(scalar_type(od)));
+    PerturbSpec pt = c.pt;
+    pt.out = out.data_ptr();
+    pt.out_stride = total;
+    cuda::update_perturb_many(segs, td, c.up, pt, stream());
+    const at::Tensor got = out.cpu();
+    for (int i = 0; i < segs.count; ++i) {
+      EXPECT_TRUE(at::equal(bits(thetas[i].cpu()), bits(want[i].theta))) << "parameter " << i;
+      EXPECT_TRUE(at::equal(bits(got.narrow(1, segs.seg[i].out_offset, sizes[i]).contiguous()), bits(want[i].out)))
+          << "copies of parameter " << i;
+    }
+  }
+}
+
 // Same protocol as ZoKernelsCpu.StochasticRoundingIsUnbiased, on 2^20 elements.
 TEST(ZoKernelsGpu, StochasticRoundingIsUnbiased) {
   ZO2_SKIP_WITHOUT_CUDA();
