@@ -394,6 +394,46 @@ TEST(ZoKernelsCpu, GatherPerturbEqualsUpdatePerturbRows) {
 }
 
 // Results are pure functions of the element: the same with 1 and 4 threads.
+// update_perturb_many: each parameter as its own update_perturb (with or without the update), its
+// copies at its offset of the shared buffer, nothing written between them.
+TEST(ZoKernelsCpu, UpdatePerturbManyIsOnePassPerParameter) {
+  at::manual_seed(6);
+  const Case c = make_case(DType::kBF16, true);
+  const std::vector<int64_t> sizes = {40, 7, 1000, 4};
+  Segments segs;
+  std::vector<at::Tensor> thetas, want_theta, want_out;
+  int64_t total = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const at::Tensor theta0 = random_theta(sizes[i], DType::kF16);
+    thetas.push_back(theta0.clone());
+    Segment& s = segs.seg[segs.count++];
+    s.theta = thetas.back().data_ptr();
+    s.n = sizes[i];
+    s.param = uint32_t(40 + i);
+    s.out_offset = total + 2;
+    s.update = i != 1;
+    total = s.out_offset + sizes[i];
+    want_theta.push_back(theta0.clone());
+    want_out.push_back(at::zeros({c.pt.nbranch, sizes[i]}, at::kBFloat16));
+    PerturbSpec pt = c.pt;
+    pt.out = want_out.back().data_ptr();
+    pt.out_stride = sizes[i];
+    cpu::update_perturb(want_theta.back().data_ptr(), DType::kF16, sizes[i], s.param, s.update ? c.up : UpdateSpec{}, pt);
+  }
+  at::Tensor out = at::full({c.pt.nbranch, total}, 7.0, at::kBFloat16);
+  PerturbSpec pt = c.pt;
+  pt.out = out.data_ptr();
+  pt.out_stride = total;
+  cpu::update_perturb_many(segs, DType::kF16, c.up, pt);
+  int64_t gap = 0;
+  for (int i = 0; i < segs.count; ++i) {
+    EXPECT_TRUE(at::equal(thetas[i], want_theta[i])) << "parameter " << i;
+    EXPECT_TRUE(at::equal(out.narrow(1, segs.seg[i].out_offset, sizes[i]), want_out[i])) << "copies of " << i;
+    EXPECT_TRUE(at::equal(out.narrow(1, gap, 2), at::full({c.pt.nbranch, 2}, 7.0, at::kBFloat16))) << "gap " << i;
+    gap = segs.seg[i].out_offset + sizes[i];
+  }
+}
+
 TEST(ZoKernelsCpu, ResultsDoNotDependOnThreadCount) {
   at::manual_seed(4);
   const int64_t n = 100003;
