@@ -12,6 +12,7 @@
 #include "common/device.h"
 #include "common/kernel_dtype.h"
 #include "kernels/layer_norm.h"
+#include "kernels/target_logprobs.h"
 #endif
 
 namespace zo2 {
@@ -241,14 +242,29 @@ at::Tensor target_logprobs(const OptConfig& cfg, const OuterWeights& w, ParamSou
   int64_t id;
   const at::Tensor& head = head_of(w, &id);
   at::Tensor out = at::empty({nb, N}, hidden.options().dtype(loss_dtype(hidden)));
+  // On a GPU one kernel reads each chunk's logits once (kernels/target_logprobs.h).
+  bool fused = false;
+#ifdef ZO2_WITH_CUDA
+  fused = hidden.is_cuda() && hidden.scalar_type() != at::kDouble && out.scalar_type() == at::kFloat &&
+          tt.targets.scalar_type() == at::kLong && tt.targets.is_contiguous();
+#endif
   src.mat(id, head, [&](int64_t b0, const at::Tensor& W) {
     const int64_t g = W.size(0);
     int64_t chunk = chunk_rows;
-    if (chunk <= 0)  // keep each chunk's fp32 logits near 128 MiB
-      chunk = std::max<int64_t>(1, (int64_t(128) << 20) / (4 * g * cfg.vocab_size));
+    if (chunk <= 0)  // keep each chunk's logits (fp32 unless fused) near 128 MiB
+      chunk = std::max<int64_t>(1, (int64_t(128) << 20) / ((fused ? h.element_size() : 4) * g * cfg.vocab_size));
     PhaseScope phase("head", hidden.device());
     for (int64_t s = 0; s < N; s += chunk) {
       const int64_t c = std::min(chunk, N - s);
+#ifdef ZO2_WITH_CUDA
+      if (fused) {
+        const at::Tensor logits = head_logits(h.narrow(0, b0, g).narrow(1, s, c), W).contiguous();
+        kernels::cuda::target_logprobs(logits.data_ptr(), kernel_dtype(logits.scalar_type()), g, c, logits.size(2),
+                                       tt.targets.data_ptr<int64_t>() + s, out.data_ptr<float>() + b0 * N + s, N,
+                                       current_stream(hidden.device()));
+        continue;
+      }
+#endif
       // log_softmax upcasts inside its one kernel; a separate cast and logsumexp made five passes
       // over the chunk's fp32 logits.
       at::Tensor logp = at::log_softmax(head_logits(h.narrow(0, b0, g).narrow(1, s, c), W), 2, loss_dtype(h));

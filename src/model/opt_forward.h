@@ -69,7 +69,8 @@ struct TokenTargets {
 TokenTargets causal_lm_targets(const at::Tensor& labels);
 
 // log p(target) for each target row, [nb, N] fp32. Logits are formed `chunk_rows` rows at a time
-// (compute dtype, then fp32 log-softmax), so B×T×V logits never exist at once.
+// (compute dtype, then fp32 log-softmax, or on a GPU one kernel's fp32 log-sum-exp), so B×T×V logits
+// never exist at once.
 at::Tensor target_logprobs(const OptConfig& cfg, const OuterWeights& w, ParamSource& src, const at::Tensor& hidden,
                            const TokenTargets& tt, int64_t chunk_rows = 1024);
 // Logits of the given flattened rows, [nb, N, V] in fp32 (for evaluation and tests).

@@ -15,7 +15,7 @@ namespace {
 // as NVML-used minus allocator peak: 0.90-1.12 GB over OPT-1.3B..30B and the OPT-175B block shape
 // (docs/memory.md).
 constexpr double kContextBytes = 1.0e9;
-constexpr double kLogitsChunk = 128.0 * (1 << 20);   // fp32 logits of one head chunk (opt_forward.cpp)
+constexpr double kLogitsChunk = 128.0 * (1 << 20);   // logits of one head chunk (opt_forward.cpp)
 
 double esize(at::ScalarType t) { return static_cast<double>(c10::elementSize(t)); }
 }  // namespace
@@ -47,9 +47,10 @@ Plan make_plan(const PlanInput& in) {
     add("copies written ahead (2 x largest block matrix)", 2.0 * static_cast<double>(c.largest_block_matrix()) * cs, 0);
   const double tokens = B * T;
   // Live activations inside a block: residual, LayerNorm out, q, k, v, attention out, fc1 out, and the
-  // attention masks; the embedding rows of all branches; the head's chunked logits.
+  // attention masks; the embedding rows of all branches; the head's chunk of logits (on a GPU one
+  // fused kernel reads it: no fp32 log-softmax copy beside it).
   const double act = nb * tokens * (7.0 * H + F) * cs + B * T * T * 5.0 + nb * B * T * T +
-                     nb * tokens * E * cs + 4.0 * kLogitsChunk;
+                     nb * tokens * E * cs + kLogitsChunk;
   add("activations (2q branches) and head chunk", act, 0);
   double fixed = 0;
   for (const MemoryLine& m : p.lines) fixed += m.gpu_bytes;
