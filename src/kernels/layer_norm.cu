@@ -7,16 +7,12 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "kernels/float16.h"
+#include "kernels/pack.h"
 #include "kernels/layer_norm.h"
 #include "kernels/zo_element.h"  // dispatch_dtype
 
 namespace zo2::kernels::cuda {
 namespace {
-
-template <class T, int V>
-struct alignas(sizeof(T) * V) Pack {
-  T v[V];
-};
 
 // Sum over the block; `red` holds one partial per warp. Every thread gets the total.
 __device__ float block_sum(float s, float* red) {
@@ -70,8 +66,6 @@ __global__ void layer_norm_kernel(const T* __restrict__ x, const T* __restrict__
     yr[p] = o;
   }
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 

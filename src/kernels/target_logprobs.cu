@@ -7,6 +7,7 @@
 #include "common/check.h"
 #include "common/error.h"
 #include "kernels/float16.h"
+#include "kernels/pack.h"
 #include "kernels/target_logprobs.h"
 #include "kernels/zo_element.h"  // dispatch_dtype
 
@@ -14,11 +15,6 @@ namespace zo2::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 512;
-
-template <class T, int V>
-struct alignas(sizeof(T) * V) Pack {
-  T v[V];
-};
 
 // (m, s) <- the pair of the union of two sets, s relative to m. -inf maxima (empty sets) stay exact.
 __device__ __forceinline__ void combine(float& m, float& s, float m2, float s2) {
@@ -63,8 +59,6 @@ __global__ void __launch_bounds__(kThreads) target_logprobs_kernel(const T* __re
   const int64_t t = targets[r];
   out[b * out_stride + r] = t >= 0 && t < vocab ? to_float(x[t]) - (m + logf(s)) : NAN;
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 

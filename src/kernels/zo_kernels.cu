@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "kernels/pack.h"
 #include "kernels/zo_element.h"
 #include "kernels/zo_kernels.h"
 
@@ -35,8 +36,6 @@ void check_shape(const char* fn, int blocks, int threads) {
               ", threads = ", threads, " (need blocks >= 0, 0 <= threads <= 1024)");
 }
 
-ZO2_HD inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 // 8 elements of T as 16-byte words (two for fp32, one for fp16/bf16).
 template <class T>
 __device__ __forceinline__ void load_tile(const T* p, T (&v)[kTile]) {
@@ -55,11 +54,9 @@ __device__ __forceinline__ void store_tile(T* p, const T (&v)[kTile]) {
   for (int q = 0; q < kWords; ++q) reinterpret_cast<uint4*>(p)[q] = raw[q];
 }
 
+// Tiles first_tile, first_tile + step, ... of one parameter; its copies go to out + b * pt.out_stride.
 // vec_theta / vec_out: the pointers (and the branch stride) allow 16-byte accesses; the tail tile
 // and unaligned tensors take the element-wise path, which computes the same values.
-// At most 64 registers: 4 blocks of 256 per SM. Unbounded, ptxas takes 72 (3 blocks); 48 (5 blocks)
-// measured slower (issue-bound either way; docs/PERFORMANCE.md).
-// Tiles first_tile, first_tile + step, ... of one parameter; its copies go to out + b * pt.out_stride.
 template <class TT, class TO>
 __device__ __forceinline__ void update_perturb_tiles(TT* __restrict__ theta, int64_t n, uint32_t param,
                                                      const UpdateSpec& up, const PerturbSpec& pt,
@@ -104,6 +101,8 @@ __device__ __forceinline__ void update_perturb_tiles(TT* __restrict__ theta, int
   }
 }
 
+// At most 64 registers: 4 blocks of 256 per SM. Unbounded, ptxas takes 72 (3 blocks); 48 (5 blocks)
+// measured slower (issue-bound either way; docs/PERFORMANCE.md).
 template <class TT, class TO>
 __global__ void __maxnreg__(64) update_perturb_kernel(TT* __restrict__ theta, int64_t n, uint32_t param,
                                       const __grid_constant__ UpdateSpec up, const __grid_constant__ PerturbSpec pt,

@@ -256,10 +256,11 @@ at::Tensor target_logprobs(const OptConfig& cfg, const OuterWeights& w, ParamSou
     PhaseScope phase("head", hidden.device());
     for (int64_t s = 0; s < N; s += chunk) {
       const int64_t c = std::min(chunk, N - s);
+      const at::Tensor logits = head_logits(h.narrow(0, b0, g).narrow(1, s, c), W);
 #ifdef ZO2_WITH_CUDA
       if (fused) {
-        const at::Tensor logits = head_logits(h.narrow(0, b0, g).narrow(1, s, c), W).contiguous();
-        kernels::cuda::target_logprobs(logits.data_ptr(), kernel_dtype(logits.scalar_type()), g, c, logits.size(2),
+        const at::Tensor rows = logits.contiguous();  // a matmul's output: no copy
+        kernels::cuda::target_logprobs(rows.data_ptr(), kernel_dtype(rows.scalar_type()), g, c, rows.size(2),
                                        tt.targets.data_ptr<int64_t>() + s, out.data_ptr<float>() + b0 * N + s, N,
                                        current_stream(hidden.device()));
         continue;
@@ -267,7 +268,7 @@ at::Tensor target_logprobs(const OptConfig& cfg, const OuterWeights& w, ParamSou
 #endif
       // log_softmax upcasts inside its one kernel; a separate cast and logsumexp made five passes
       // over the chunk's fp32 logits.
-      at::Tensor logp = at::log_softmax(head_logits(h.narrow(0, b0, g).narrow(1, s, c), W), 2, loss_dtype(h));
+      at::Tensor logp = at::log_softmax(logits, 2, loss_dtype(h));
       at::Tensor tgt = tt.targets.narrow(0, s, c).view({1, c, 1}).expand({g, c, 1});
       out.narrow(0, b0, g).narrow(1, s, c).copy_(logp.gather(2, tgt).squeeze(2));
     }
