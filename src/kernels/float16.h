@@ -160,13 +160,23 @@ ZO2_HD T round_stochastic_general(float x, uint32_t r) {
 // then meaningless), so a caller can round a whole tile branch-free and redo it only when needed.
 template <class T>
 ZO2_HD T round_stochastic_fast(float x, uint32_t r, bool& rare);
+// x >> n for any n, 0 from n = 32 on (one clamping funnel shift on the device).
+ZO2_HD inline uint32_t shr_clamped(uint32_t x, uint32_t n) {
+#if defined(__CUDA_ARCH__)
+  return __funnelshift_rc(x, 0u, n);
+#else
+  return n < 32 ? x >> n : 0u;
+#endif
+}
 template <>
 ZO2_HD inline Half round_stochastic_fast<Half>(float x, uint32_t r, bool& rare) {
   const uint32_t b = f32_bits(x), a = b & 0x7FFFFFFFu, e = a >> 23;
   rare |= a >= 0x477FE000u || e - 1u < 102u;
-  const uint32_t s = 126u - (e < 103u ? 103u : e > 113u ? 113u : e);
+  // 32 - s = min(e, 113) - 94 where it matters (e >= 103); below, the shift wraps past 31 and clamps,
+  // which adds nothing: zeros and fp32 subnormals truncate to a signed zero, the rest is rare.
+  const uint32_t sh = (e < 113u ? e : 113u) - 94u;
   // The dropped bits are cleared before converting: a carry into the next binade can lower s there.
-  return round_rz<Half>(bits_f32(((b + (~r >> (32 - s))) >> s) << s));
+  return round_rz<Half>(bits_f32((b + shr_clamped(~r, sh)) & ~shr_clamped(0xFFFFFFFFu, sh)));
 }
 template <>
 ZO2_HD inline BFloat round_stochastic_fast<BFloat>(float x, uint32_t r, bool& rare) {
