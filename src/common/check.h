@@ -1,5 +1,5 @@
 // One check macro per library: each reports the expression, file:line and rank@host, then throws.
-// CUDA and cuRAND live here; NCCL and MPI have theirs in comm/ (the only place that includes them).
+// CUDA, cuRAND and cuBLASLt live here; NCCL and MPI have theirs in comm/ (the only place that includes them).
 #pragma once
 
 #include <string>
@@ -25,6 +25,7 @@ void set_process_rank(int rank);
   } while (0)
 
 #if defined(__CUDACC__) || defined(ZO2_WITH_CUDA)
+#include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <curand.h>
 namespace zo2 {
@@ -40,6 +41,7 @@ inline const char* curand_status_text(curandStatus_t s) {
 }  // namespace zo2
 #define CUDA_CHECK(expr) ZO2_CHECK_GEN("CUDA", expr, cudaSuccess, cudaGetErrorString)
 #define CURAND_CHECK(expr) ZO2_CHECK_GEN("cuRAND", expr, CURAND_STATUS_SUCCESS, ::zo2::curand_status_text)
+#define CUBLAS_CHECK(expr) ZO2_CHECK_GEN("cuBLAS", expr, CUBLAS_STATUS_SUCCESS, cublasLtGetStatusString)
 // After every kernel launch: a bad launch configuration is reported at the launch site.
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
 #endif

@@ -1,5 +1,6 @@
 #include "model/opt_forward.h"
 
+#include <c10/core/GradMode.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #ifdef ZO2_WITH_CUDA
 #include "common/device.h"
 #include "common/kernel_dtype.h"
+#include "kernels/gemm_lt.h"
 #include "kernels/layer_norm.h"
 #include "kernels/target_logprobs.h"
 #endif
@@ -40,42 +42,69 @@ AttnMask make_attn_mask(const at::Tensor& mask, AttentionImpl impl) {
 }
 
 at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::Tensor& b, const at::Tensor& x,
-                  bool relu, double scale) {
+                  bool relu, double scale, const at::Tensor& residual) {
   const int64_t nb = x.size(0), out = w.size(0);
+  ZO2_REQUIRE(!relu || scale == 1.0, "linear: ReLU with a scale is not supported");
+  ZO2_REQUIRE(!residual.defined() || (!relu && scale == 1.0), "linear: a residual goes with neither ReLU nor scale");
   std::vector<int64_t> shape = x.sizes().vec();
   at::Tensor x3 = x.reshape({nb, -1, shape.back()});
-  at::Tensor y;
+  at::Tensor r3 = residual.defined() ? residual.reshape({nb, x3.size(1), out}) : at::Tensor();
+  at::Tensor y, workspace;
   src.mat(id, w, [&](int64_t b0, const at::Tensor& W) {
     PhaseScope phase("gemm", x.device());
     const int64_t g = W.size(0);
-    if (g == 1 && nb == 1) {  // functional ops: autograd (tests) cannot go through out= variants
+#ifdef ZO2_WITH_CUDA
+    // One cuBLASLt matmul per branch with bias, ReLU, scale and the residual in its epilogue (also for
+    // nb = 1, so an evaluation computes what a training branch does); autograd keeps LibTorch's ops.
+    const bool lt = x.is_cuda() && x.scalar_type() != at::kDouble && W.scalar_type() == x.scalar_type() &&
+                    (!b.defined() || b.scalar_type() == x.scalar_type()) &&
+                    (!residual.defined() || residual.scalar_type() == x.scalar_type()) &&
+                    !(c10::GradMode::is_enabled() && (x.requires_grad() || W.requires_grad()));
+#else
+    const bool lt = false;
+#endif
+    if (g == 1 && nb == 1 && !lt) {  // functional ops: autograd (tests) cannot go through out= variants
       y = at::linear(x3[0], W[0], b.defined() ? b[0] : at::Tensor()).unsqueeze(0);
       if (relu) y.relu_();
       if (scale != 1.0) y = y * scale;
+      if (r3.defined()) y = r3 + y;
       return;
     }
     if (!y.defined()) y = at::empty({nb, x3.size(1), out}, x.options());
-    at::Tensor yg = y.narrow(0, b0, g), xg = x3.narrow(0, b0, g);
-    if (!b.defined()) {
-      at::bmm_out(yg, xg, W.transpose(1, 2));
-      if (relu) yg.relu_();
-      if (scale != 1.0) yg.mul_(scale);
-      return;
-    }
-    // One addmm per branch: its bias (and ReLU) go into the matmul's epilogue (cuBLASLt), where baddbmm
-    // would first broadcast-copy the biases into the output and read them back, and a separate ReLU
-    // would make one more pass. ReLU commutes with the rounding, so fusing it changes no value. The
-    // scale goes in as alpha with a scaled bias (beta must stay 1 for the epilogue): one rounding of
-    // scale * (x W^T + b) instead of two, the same value when scale is a power of two.
-    ZO2_REQUIRE(!relu || scale == 1.0, "linear: ReLU with a scale is not supported");
+    at::Tensor yg = y.narrow(0, b0, g), xg = x3.narrow(0, b0, g).contiguous();
     for (int64_t i = 0; i < g; ++i) {
-      at::Tensor yi = yg[i];
-      if (relu)
-        at::_addmm_activation_out(yi, b[b0 + i], xg[i], W[i].t());
-      else if (scale != 1.0)
-        at::addmm_out(yi, b[b0 + i] * scale, xg[i], W[i].t(), 1.0, scale);
-      else
-        at::addmm_out(yi, b[b0 + i], xg[i], W[i].t());
+      at::Tensor yi = yg[i], Wi = W[i].contiguous();
+      // The scale goes in as alpha with a scaled bias: one rounding of scale * (x W^T + b) instead of
+      // two, the same value when scale is a power of two.
+      at::Tensor bi = b.defined() ? (scale != 1.0 ? b[b0 + i] * scale : b[b0 + i].contiguous()) : at::Tensor();
+      at::Tensor ri = r3.defined() ? r3[b0 + i].contiguous() : at::Tensor();
+#ifdef ZO2_WITH_CUDA
+      if (lt) {
+        if (!workspace.defined())
+          workspace = at::empty({int64_t(kernels::cuda::kLtWorkspaceBytes)}, x.options().dtype(at::kByte));
+        kernels::cuda::LtLinear l;
+        l.dtype = kernel_dtype(x.scalar_type());
+        l.m = xg.size(1), l.n = out, l.k = xg.size(2);
+        l.x = xg[i].data_ptr(), l.w = Wi.data_ptr(), l.y = yi.data_ptr();
+        l.bias = bi.defined() ? bi.data_ptr() : nullptr;
+        l.residual = ri.defined() ? ri.data_ptr() : nullptr;
+        l.alpha = float(scale), l.relu = relu;
+        if (kernels::cuda::lt_linear(l, workspace.data_ptr(), workspace.numel(), current_stream(x.device()))) continue;
+      }
+#endif
+      // One addmm per branch: its bias (and ReLU) go into the matmul's epilogue (cuBLASLt), where baddbmm
+      // would first broadcast-copy the biases into the output and read them back, and a separate ReLU
+      // would make one more pass. ReLU commutes with the rounding, so fusing it changes no value.
+      if (!bi.defined()) {
+        at::mm_out(yi, xg[i], Wi.t());
+        if (relu) yi.relu_();
+        if (scale != 1.0) yi.mul_(scale);
+      } else if (relu) {
+        at::_addmm_activation_out(yi, bi, xg[i], Wi.t());
+      } else {
+        at::addmm_out(yi, bi, xg[i], Wi.t(), 1.0, scale);
+      }
+      if (ri.defined()) yi.add_(ri);
     }
   });
   shape.back() = out;
@@ -155,11 +184,12 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
   };
   // The matrices in the order the block reads them: each pass hints the one after it.
   static constexpr int kOrder[] = {0, 2, 4, 6, 10, 12};
-  auto lin = [&](const at::Tensor& t, int slot, bool relu = false, double scale = 1.0) {
+  auto lin = [&](const at::Tensor& t, int slot, bool relu = false, double scale = 1.0,
+                 const at::Tensor& residual = at::Tensor()) {
     at::Tensor bias = src.vec(id(slot + 1), w.slot(slot + 1));
     const int* pos = std::find(std::begin(kOrder), std::end(kOrder), slot);
     if (pos + 1 < std::end(kOrder)) src.hint_next(id(pos[1]), w.slot(pos[1]));
-    return linear(src, id(slot), w.slot(slot), bias, t, relu, scale);
+    return linear(src, id(slot), w.slot(slot), bias, t, relu, scale, residual);
   };
   const double scaling = 1.0 / std::sqrt(static_cast<double>(cfg.head_dim()));
 
@@ -170,13 +200,13 @@ at::Tensor block_forward(const OptConfig& cfg, const BlockWeights& w, int64_t la
   at::Tensor q = lin(h, 4, false, scaling);
   at::Tensor a = attn ? (*attn)(q, k, v) : attention(q, k, v, cfg.heads, mask);
   tap("attn", a);
-  at::Tensor r = x + lin(a, 6);
+  at::Tensor r = lin(a, 6, false, 1.0, x);  // x + out_proj(a), the residual in the matmul where it can
   if (!cfg.pre_ln) r = ln(r, 8);
   tap("resid_attn", r);
   h = cfg.pre_ln ? ln(r, 14) : r;
   h = lin(h, 10, /*relu=*/true);
   tap("fc1", h);
-  at::Tensor out = r + lin(h, 12);
+  at::Tensor out = lin(h, 12, false, 1.0, r);
   if (!cfg.pre_ln) out = ln(out, 14);
   src.settle();
   tap("block_out", out);

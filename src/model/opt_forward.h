@@ -31,9 +31,10 @@ using Trace = std::function<void(const std::string&, int64_t, const at::Tensor&)
 
 // --- layers (branch-aware) ---
 // y = scale * (x W^T + b) for x [nb, ..., in]; W is parameter `id` (stored as `w`), b [nb, out] or
-// undefined; relu: max(y, 0). ReLU and scale go into the matmul's epilogue where the backend can.
+// undefined; relu: max(y, 0); plus `residual` ([nb, ..., out], neither ReLU nor scale) when given.
+// ReLU, scale and residual go into the matmul's epilogue where the backend can.
 at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::Tensor& b, const at::Tensor& x,
-                  bool relu = false, double scale = 1.0);
+                  bool relu = false, double scale = 1.0, const at::Tensor& residual = at::Tensor());
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);  // w, b: [nb, H]
 // q [nb, B, Tq, H]; k, v [nb, B, Tk, H] with Tk >= Tq (Tk > Tq: keys from a KV cache, and `mask` is then
 // [B, 1, Tq, Tk] with no_padding false, as SDPA's is_causal would align the queries to the first keys).

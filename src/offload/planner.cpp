@@ -16,6 +16,7 @@ namespace {
 // (docs/memory.md).
 constexpr double kContextBytes = 1.0e9;
 constexpr double kLogitsChunk = 128.0 * (1 << 20);   // logits of one head chunk (opt_forward.cpp)
+constexpr double kMatmulWorkspace = 32.0 * (1 << 20);  // the linear layers' cuBLASLt workspace (gemm_lt.h)
 
 double esize(at::ScalarType t) { return static_cast<double>(c10::elementSize(t)); }
 }  // namespace
@@ -48,9 +49,9 @@ Plan make_plan(const PlanInput& in) {
   const double tokens = B * T;
   // Live activations inside a block: residual, LayerNorm out, q, k, v, attention out, fc1 out, and the
   // attention masks; the embedding rows of all branches; the head's chunk of logits (on a GPU one
-  // fused kernel reads it: no fp32 log-softmax copy beside it).
+  // fused kernel reads it: no fp32 log-softmax copy beside it); the linear layers' matmul workspace.
   const double act = nb * tokens * (7.0 * H + F) * cs + B * T * T * 5.0 + nb * B * T * T +
-                     nb * tokens * E * cs + kLogitsChunk;
+                     nb * tokens * E * cs + kLogitsChunk + kMatmulWorkspace;
   add("activations (2q branches) and head chunk", act, 0);
   double fixed = 0;
   for (const MemoryLine& m : p.lines) fixed += m.gpu_bytes;

@@ -1,0 +1,143 @@
+// cuBLASLt matmul for one linear layer with bias, ReLU, scale and residual in the epilogue (gemm_lt.h).
+#include "kernels/gemm_lt.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+#include "common/check.h"
+#include "common/error.h"
+
+namespace zo2::kernels::cuda {
+namespace {
+
+cudaDataType_t cuda_type(DType d) {
+  switch (d) {
+    case DType::kF32: return CUDA_R_32F;
+    case DType::kF16: return CUDA_R_16F;
+    case DType::kBF16: return CUDA_R_16BF;
+  }
+  throw_error("lt_linear: unknown dtype ", int(d));
+}
+
+// Largest power of two up to 256 that divides the address: what an algorithm may assume.
+uint32_t alignment(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  uint32_t al = 256;
+  while (al > 1 && a % al) al /= 2;
+  return al;
+}
+
+cublasLtHandle_t handle() {
+  static const cublasLtHandle_t h = [] {
+    cublasLtHandle_t created;
+    CUBLAS_CHECK(cublasLtCreate(&created));
+    return created;
+  }();
+  return h;
+}
+
+// Descriptors and the chosen algorithm of one (device, shape, dtype, epilogue, alignment).
+struct Plan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t w = nullptr, x = nullptr, y = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  bool ok = false;
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {
+    if (y) cublasLtMatrixLayoutDestroy(y);
+    if (x) cublasLtMatrixLayoutDestroy(x);
+    if (w) cublasLtMatrixLayoutDestroy(w);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+template <class T>
+void set_desc(cublasLtMatmulDesc_t op, cublasLtMatmulDescAttributes_t attr, const T& v) {
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, attr, &v, sizeof(v)));
+}
+
+// Column-major view of the row-major layer: y^T [n, m] = (w [k, n])^T x^T [k, m].
+std::unique_ptr<Plan> make_plan(const LtLinear& l, uint32_t align_w, uint32_t align_x, uint32_t align_y,
+                                uint32_t align_c) {
+  auto p = std::make_unique<Plan>();
+  const cudaDataType_t t = cuda_type(l.dtype);
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  set_desc(p->op, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+  set_desc(p->op, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+  cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_DEFAULT;
+  if (l.bias) ep = l.relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+  else if (l.relu) ep = CUBLASLT_EPILOGUE_RELU;
+  set_desc(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, ep);
+  if (l.bias) set_desc(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, t);
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->w, t, uint64_t(l.k), uint64_t(l.n), int64_t(l.k)));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->x, t, uint64_t(l.k), uint64_t(l.m), int64_t(l.k)));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->y, t, uint64_t(l.n), uint64_t(l.m), int64_t(l.n)));
+  cublasLtMatmulPreference_t pref;
+  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  const uint64_t ws = kLtWorkspaceBytes;
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint64_t> prefs[] = {
+      {CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_w},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_x},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_c},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_y}};
+  for (const auto& [attr, v] : prefs) {
+    if (attr == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES) {
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &v, sizeof(v)));
+    } else {
+      const uint32_t v32 = uint32_t(v);
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &v32, sizeof(v32)));
+    }
+  }
+  cublasLtMatmulHeuristicResult_t res{};
+  int found = 0;
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle(), p->op, p->w, p->x, p->y, p->y, pref, 1, &res, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  p->ok = st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS;
+  if (p->ok) p->algo = res.algo;
+  return p;
+}
+
+}  // namespace
+
+bool lt_linear(const LtLinear& l, void* workspace, size_t workspace_bytes, void* stream) {
+  ZO2_REQUIRE(l.m >= 0 && l.n >= 0 && l.k >= 0, "lt_linear: negative size m = ", l.m, ", n = ", l.n, ", k = ", l.k);
+  ZO2_REQUIRE(!(l.relu && l.residual), "lt_linear: ReLU with a residual is not supported");
+  ZO2_REQUIRE(!l.residual || l.residual != l.y, "lt_linear: the residual must not be the output");
+  if (l.m == 0 || l.n == 0 || l.k == 0) return false;  // nothing for cuBLASLt to do; the caller handles it
+  ZO2_REQUIRE(l.x && l.w && l.y, "lt_linear: x, w or y is null");
+  ZO2_REQUIRE(workspace_bytes >= kLtWorkspaceBytes, "lt_linear: workspace of ", workspace_bytes, " bytes < ",
+              kLtWorkspaceBytes);
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  const uint32_t aw = alignment(l.w), ax = alignment(l.x), ay = alignment(l.y),
+                 ac = l.residual ? alignment(l.residual) : ay, ab = l.bias ? alignment(l.bias) : 256;
+  // Below 16 bytes cuBLASLt falls back to kernels that also round partial results; the layers' tensors
+  // come from the caching allocator, so this only turns away odd views (the caller uses addmm).
+  if (std::min({aw, ax, ay, ac, ab}) < 16) return false;
+  using Key = std::tuple<int, int, int64_t, int64_t, int64_t, bool, bool, bool, uint32_t, uint32_t, uint32_t, uint32_t,
+                         uint32_t>;
+  const Key key{device, int(l.dtype), l.m, l.n, l.k, l.bias != nullptr, l.residual != nullptr, l.relu, aw, ax, ay, ac, ab};
+  static std::mutex mu;
+  static std::map<Key, std::unique_ptr<Plan>> plans;
+  std::lock_guard<std::mutex> lock(mu);
+  std::unique_ptr<Plan>& plan = plans[key];
+  if (!plan) plan = make_plan(l, aw, ax, ay, ac);
+  if (!plan->ok) return false;
+  if (l.bias) set_desc(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, l.bias);
+  const float alpha = l.alpha, beta = l.residual ? 1.f : 0.f;
+  CUBLAS_CHECK(cublasLtMatmul(handle(), plan->op, &alpha, l.w, plan->w, l.x, plan->x, &beta,
+                              l.residual ? l.residual : l.y, plan->y, l.y, plan->y, &plan->algo, workspace,
+                              workspace_bytes, static_cast<cudaStream_t>(stream)));
+  return true;
+}
+
+}  // namespace zo2::kernels::cuda
