@@ -12,9 +12,9 @@ namespace zo2 {
 namespace {
 // Device memory outside the allocator's live tensors: CUDA context, cuBLAS/cuDNN workspaces, memory the
 // caching allocator holds in reserve. Measured on an H100 (LibTorch 2.11, CUDA 13, expandable segments)
-// as NVML-used minus allocator peak: 0.90-1.12 GB over OPT-1.3B..30B and the OPT-175B block shape
-// (docs/memory.md).
-constexpr double kContextBytes = 1.0e9;
+// as NVML-used minus allocator peak with every block streamed: 0.83-0.98 GB over OPT-1.3B..30B and the
+// OPT-175B block shape (docs/memory.md; 0.90-1.12 GB before the cuBLASLt layers); the middle of that.
+constexpr double kContextBytes = 0.92e9;
 constexpr double kLogitsChunk = 128.0 * (1 << 20);   // logits of one head chunk (opt_forward.cpp)
 constexpr double kMatmulWorkspace = 32.0 * (1 << 20);  // the linear layers' cuBLASLt workspace (gemm_lt.h)
 
