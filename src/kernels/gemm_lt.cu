@@ -33,12 +33,11 @@ uint32_t alignment(const void* p) {
   return al;
 }
 
-cublasLtHandle_t handle() {
-  static const cublasLtHandle_t h = [] {
-    cublasLtHandle_t created;
-    CUBLAS_CHECK(cublasLtCreate(&created));
-    return created;
-  }();
+// One handle per device, created with that device current (callers hold the plan mutex).
+cublasLtHandle_t handle(int device) {
+  static std::map<int, cublasLtHandle_t> handles;
+  cublasLtHandle_t& h = handles[device];
+  if (!h) CUBLAS_CHECK(cublasLtCreate(&h));
   return h;
 }
 
@@ -65,7 +64,7 @@ void set_desc(cublasLtMatmulDesc_t op, cublasLtMatmulDescAttributes_t attr, cons
 }
 
 // Column-major view of the row-major layer: y^T [n, m] = (w [k, n])^T x^T [k, m].
-std::unique_ptr<Plan> make_plan(const LtLinear& l, uint32_t align_w, uint32_t align_x, uint32_t align_y,
+std::unique_ptr<Plan> make_plan(const LtLinear& l, int device, uint32_t align_w, uint32_t align_x, uint32_t align_y,
                                 uint32_t align_c) {
   auto p = std::make_unique<Plan>();
   const cudaDataType_t t = cuda_type(l.dtype);
@@ -99,7 +98,7 @@ std::unique_ptr<Plan> make_plan(const LtLinear& l, uint32_t align_w, uint32_t al
   }
   cublasLtMatmulHeuristicResult_t res{};
   int found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle(), p->op, p->w, p->x, p->y, p->y, pref, 1, &res, &found);
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle(device), p->op, p->w, p->x, p->y, p->y, pref, 1, &res, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   p->ok = st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS;
   if (p->ok) p->algo = res.algo;
@@ -130,11 +129,11 @@ bool lt_linear(const LtLinear& l, void* workspace, size_t workspace_bytes, void*
   static std::map<Key, std::unique_ptr<Plan>> plans;
   std::lock_guard<std::mutex> lock(mu);
   std::unique_ptr<Plan>& plan = plans[key];
-  if (!plan) plan = make_plan(l, aw, ax, ay, ac);
+  if (!plan) plan = make_plan(l, device, aw, ax, ay, ac);
   if (!plan->ok) return false;
   if (l.bias) set_desc(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, l.bias);
   const float alpha = l.alpha, beta = l.residual ? 1.f : 0.f;
-  CUBLAS_CHECK(cublasLtMatmul(handle(), plan->op, &alpha, l.w, plan->w, l.x, plan->x, &beta,
+  CUBLAS_CHECK(cublasLtMatmul(handle(device), plan->op, &alpha, l.w, plan->w, l.x, plan->x, &beta,
                               l.residual ? l.residual : l.y, plan->y, l.y, plan->y, &plan->algo, workspace,
                               workspace_bytes, static_cast<cudaStream_t>(stream)));
   return true;
