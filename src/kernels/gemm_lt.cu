@@ -79,6 +79,15 @@ std::unique_ptr<Plan> make_plan(const LtLinear& l, int device, uint32_t align_w,
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->w, t, uint64_t(l.k), uint64_t(l.n), int64_t(l.k)));
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->x, t, uint64_t(l.k), uint64_t(l.m), int64_t(l.k)));
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->y, t, uint64_t(l.n), uint64_t(l.m), int64_t(l.n)));
+  if (l.batch > 1) {
+    const int32_t count = int32_t(l.batch);
+    for (auto [layout, stride] : {std::pair{p->w, l.w_stride}, std::pair{p->x, l.x_stride}, std::pair{p->y, l.y_stride}}) {
+      CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+      CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                                                    sizeof(stride)));
+    }
+    if (l.bias) set_desc(p->op, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, l.bias_stride);
+  }
   cublasLtMatmulPreference_t pref;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const uint64_t ws = kLtWorkspaceBytes;
@@ -115,21 +124,32 @@ bool lt_linear(const LtLinear& l, void* workspace, size_t workspace_bytes, void*
   ZO2_REQUIRE(l.x && l.w && l.y, "lt_linear: x, w or y is null");
   ZO2_REQUIRE(workspace_bytes >= kLtWorkspaceBytes, "lt_linear: workspace of ", workspace_bytes, " bytes < ",
               kLtWorkspaceBytes);
+  ZO2_REQUIRE(l.batch >= 1 && l.batch <= (int64_t(1) << 30), "lt_linear: batch = ", l.batch);
+  const int64_t es = l.dtype == DType::kF32 ? 4 : 2;
+  // Operand b of a batch starts stride * b elements on: its alignment is that of the stride too.
+  const uint32_t as = l.batch == 1 ? 256
+                                   : std::min({alignment(reinterpret_cast<void*>(l.x_stride * es)),
+                                               alignment(reinterpret_cast<void*>(l.w_stride * es)),
+                                               alignment(reinterpret_cast<void*>(l.y_stride * es)),
+                                               l.bias ? alignment(reinterpret_cast<void*>(l.bias_stride * es)) : 256u});
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   const uint32_t aw = alignment(l.w), ax = alignment(l.x), ay = alignment(l.y),
                  ac = l.residual ? alignment(l.residual) : ay, ab = l.bias ? alignment(l.bias) : 256;
   // Below 16 bytes cuBLASLt falls back to kernels that also round partial results; the layers' tensors
   // come from the caching allocator, so this only turns away odd views (the caller uses addmm).
-  if (std::min({aw, ax, ay, ac, ab}) < 16) return false;
+  if (std::min({aw, ax, ay, ac, ab, as}) < 16) return false;
   using Key = std::tuple<int, int, int64_t, int64_t, int64_t, bool, bool, bool, uint32_t, uint32_t, uint32_t, uint32_t,
-                         uint32_t>;
-  const Key key{device, int(l.dtype), l.m, l.n, l.k, l.bias != nullptr, l.residual != nullptr, l.relu, aw, ax, ay, ac, ab};
+                         int64_t, int64_t, int64_t, int64_t, int64_t>;
+  const int64_t batched = l.batch > 1;
+  const Key key{device, int(l.dtype), l.m, l.n, l.k, l.bias != nullptr, l.residual != nullptr, l.relu,
+                std::min(aw, as), std::min(ax, as), std::min(ay, as), std::min(ac, as), l.batch,
+                batched * l.x_stride, batched * l.w_stride, batched * l.y_stride, batched * l.bias_stride};
   static std::mutex mu;
   static std::map<Key, std::unique_ptr<Plan>> plans;
   std::lock_guard<std::mutex> lock(mu);
   std::unique_ptr<Plan>& plan = plans[key];
-  if (!plan) plan = make_plan(l, device, aw, ax, ay, ac);
+  if (!plan) plan = make_plan(l, device, std::min(aw, as), std::min(ax, as), std::min(ay, as), std::min(ac, as));
   if (!plan->ok) return false;
   if (l.bias) set_desc(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, l.bias);
   const float alpha = l.alpha, beta = l.residual ? 1.f : 0.f;
@@ -137,6 +157,16 @@ bool lt_linear(const LtLinear& l, void* workspace, size_t workspace_bytes, void*
                               l.residual ? l.residual : l.y, plan->y, l.y, plan->y, &plan->algo, workspace,
                               workspace_bytes, static_cast<cudaStream_t>(stream)));
   return true;
+}
+
+int64_t lt_branches_per_matmul(int64_t m, int64_t n) {
+  int device = 0, sms = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  // Fraction of the last wave's slots that tiles fill, over all waves.
+  auto fill = [&](int64_t tiles) { return double(tiles) / double((tiles + sms - 1) / sms * sms); };
+  const int64_t tiles = ((m + 127) / 128) * ((n + 255) / 256);
+  return fill(2 * tiles) > fill(tiles) + 0.05 ? 2 : 1;
 }
 
 }  // namespace zo2::kernels::cuda

@@ -16,6 +16,8 @@ namespace zo2::kernels::cuda {
 // y = alpha * sum_j x[i, j] w[o, j] + bias[o] + residual[i, o], then ReLU when `relu` (not with a
 // residual). cuBLASLt may round the product to `dtype` before it adds the other terms (the GPU test
 // allows one rounding per term), as LibTorch's addmm with a bias may.
+// batch > 1: that many such layers in one strided-batched matmul, operand b at pointer + b * stride
+// (elements); the residual shares y's stride.
 struct LtLinear {
   DType dtype = DType::kF16;
   int64_t m = 0, n = 0, k = 0;
@@ -26,7 +28,14 @@ struct LtLinear {
   void* y = nullptr;
   float alpha = 1.f;
   bool relu = false;
+  int64_t batch = 1;
+  int64_t x_stride = 0, w_stride = 0, y_stride = 0, bias_stride = 0;
 };
+
+// How many branches of an [m, n] output one matmul should take (1 or 2): two when one branch's output
+// tiles (128 x 256) leave the last wave over the multiprocessors far from full and two branches fill
+// it better (OPT-13B's q/k/v/out and fc2 outputs, 2048 x 5120: 320 tiles = 2.4 waves on 132 SMs).
+int64_t lt_branches_per_matmul(int64_t m, int64_t n);
 
 // Workspace the caller provides to lt_linear (bytes; what LibTorch gives cuBLAS on Hopper).
 constexpr size_t kLtWorkspaceBytes = size_t(32) << 20;

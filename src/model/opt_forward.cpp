@@ -54,7 +54,7 @@ at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::T
     PhaseScope phase("gemm", x.device());
     const int64_t g = W.size(0);
 #ifdef ZO2_WITH_CUDA
-    // One cuBLASLt matmul per branch with bias, ReLU, scale and the residual in its epilogue (also for
+    // cuBLASLt matmuls (one per branch or pair) with bias, ReLU, scale and the residual in the epilogue (also for
     // nb = 1, so an evaluation computes what a training branch does); autograd keeps LibTorch's ops.
     const bool lt = x.is_cuda() && x.scalar_type() != at::kDouble && W.scalar_type() == x.scalar_type() &&
                     (!b.defined() || b.scalar_type() == x.scalar_type()) &&
@@ -72,26 +72,50 @@ at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::T
     }
     if (!y.defined()) y = at::empty({nb, x3.size(1), out}, x.options());
     at::Tensor yg = y.narrow(0, b0, g), xg = x3.narrow(0, b0, g).contiguous();
-    for (int64_t i = 0; i < g; ++i) {
-      at::Tensor yi = yg[i], Wi = W[i].contiguous();
-      // The scale goes in as alpha with a scaled bias: one rounding of scale * (x W^T + b) instead of
-      // two, the same value when scale is a power of two.
-      at::Tensor bi = b.defined() ? (scale != 1.0 ? b[b0 + i] * scale : b[b0 + i].contiguous()) : at::Tensor();
-      at::Tensor ri = r3.defined() ? r3[b0 + i].contiguous() : at::Tensor();
+    // The scale goes in as alpha with a scaled bias: one rounding of scale * (x W^T + b) instead of
+    // two, the same value when scale is a power of two.
+    auto bias_of = [&](int64_t i, int64_t count) {
+      at::Tensor bb = b.narrow(0, b0 + i, count);
+      return scale != 1.0 ? bb * scale : bb;
+    };
 #ifdef ZO2_WITH_CUDA
-      if (lt) {
-        if (!workspace.defined())
-          workspace = at::empty({int64_t(kernels::cuda::kLtWorkspaceBytes)}, x.options().dtype(at::kByte));
-        kernels::cuda::LtLinear l;
-        l.dtype = kernel_dtype(x.scalar_type());
-        l.m = xg.size(1), l.n = out, l.k = xg.size(2);
-        l.x = xg[i].data_ptr(), l.w = Wi.data_ptr(), l.y = yi.data_ptr();
-        l.bias = bi.defined() ? bi.data_ptr() : nullptr;
-        l.residual = ri.defined() ? ri.data_ptr() : nullptr;
-        l.alpha = float(scale), l.relu = relu;
-        if (kernels::cuda::lt_linear(l, workspace.data_ptr(), workspace.numel(), current_stream(x.device()))) continue;
-      }
+    // Branches i .. i + count - 1 as one cuBLASLt matmul; false where it cannot take them.
+    auto lt_run = [&](int64_t i, int64_t count) {
+      if (!lt) return false;
+      if (!workspace.defined())
+        workspace = at::empty({int64_t(kernels::cuda::kLtWorkspaceBytes)}, x.options().dtype(at::kByte));
+      const at::Tensor Wc = W.narrow(0, i, count).contiguous(), bc = b.defined() ? bias_of(i, count) : at::Tensor();
+      if (bc.defined() && bc.stride(-1) != 1) return false;
+      kernels::cuda::LtLinear l;
+      l.dtype = kernel_dtype(x.scalar_type());
+      l.m = xg.size(1), l.n = out, l.k = xg.size(2), l.batch = count;
+      l.x = xg[i].data_ptr(), l.w = Wc.data_ptr(), l.y = yg[i].data_ptr();
+      l.x_stride = xg.stride(0), l.w_stride = Wc.stride(0), l.y_stride = yg.stride(0);
+      l.bias = bc.defined() ? bc.data_ptr() : nullptr;
+      l.bias_stride = bc.defined() ? bc.stride(0) : 0;
+      l.residual = r3.defined() ? r3[b0 + i].data_ptr() : nullptr;
+      if (r3.defined() && r3.stride(0) != yg.stride(0)) return false;
+      l.alpha = float(scale), l.relu = relu;
+      return kernels::cuda::lt_linear(l, workspace.data_ptr(), workspace.numel(), current_stream(x.device()));
+    };
+    // A direction's two branches share a matmul where that fills the GPU better (gemm_lt.h); pairs
+    // start at even branches, so a branch's result does not depend on how branches are grouped.
+    const int64_t per = lt && g > 1 ? kernels::cuda::lt_branches_per_matmul(xg.size(1), out) : 1;
+#else
+    auto lt_run = [](int64_t, int64_t) { return false; };
+    const int64_t per = 1;
 #endif
+    for (int64_t i = 0; i < g;) {
+      if (per == 2 && (b0 + i) % 2 == 0 && i + 1 < g && lt_run(i, 2)) {
+        i += 2;
+        continue;
+      }
+      if (lt_run(i, 1)) {
+        ++i;
+        continue;
+      }
+      at::Tensor yi = yg[i], Wi = W[i].contiguous();
+      at::Tensor bi = b.defined() ? bias_of(i, 1)[0].contiguous() : at::Tensor();
       // One addmm per branch: its bias (and ReLU) go into the matmul's epilogue (cuBLASLt), where baddbmm
       // would first broadcast-copy the biases into the output and read them back, and a separate ReLU
       // would make one more pass. ReLU commutes with the rounding, so fusing it changes no value.
@@ -104,7 +128,8 @@ at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::T
       } else {
         at::addmm_out(yi, bi, xg[i], Wi.t(), 1.0, scale);
       }
-      if (ri.defined()) yi.add_(ri);
+      if (r3.defined()) yi.add_(r3[b0 + i]);
+      ++i;
     }
   });
   shape.back() = out;

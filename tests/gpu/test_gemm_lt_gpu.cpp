@@ -88,6 +88,58 @@ TEST(GemmLtGpu, EpilogueVariantsMatchFp64) {
       }
 }
 
+// Two layers in one strided-batched matmul (a direction's two branches): x, w, y, residual batch-
+// contiguous, the biases rows of a wider buffer (as the batched vector copies are); each member
+// against its own fp64 product with the metric above.
+TEST(GemmLtGpu, BatchedBranchesMatchFp64) {
+  ZO2_SKIP_WITHOUT_CUDA();
+  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16})
+    for (bool residual : {false, true}) {
+      const int64_t m = 96, n = 320, k = 136, pad = 8;
+      at::manual_seed(residual ? 5 : 6);
+      const at::TensorOptions gpu = at::TensorOptions().dtype(dt).device(at::kCUDA);
+      at::Tensor x = at::randn({2, m, k}, at::kDouble).to(gpu);
+      at::Tensor w = (0.05 * at::randn({2, n, k}, at::kDouble)).to(gpu);
+      at::Tensor b = at::zeros({2, n + pad}, gpu).narrow(1, 0, n).copy_(0.1 * at::randn({2, n}, at::kDouble));
+      at::Tensor r = at::randn({2, m, n}, at::kDouble).to(gpu);
+      at::Tensor y = at::full({2, m, n}, std::nan(""), gpu);
+      at::Tensor ws = at::empty({int64_t(kernels::cuda::kLtWorkspaceBytes)}, gpu.dtype(at::kByte));
+      kernels::cuda::LtLinear l;
+      l.dtype = kernel_dtype(dt);
+      l.m = m, l.n = n, l.k = k, l.batch = 2;
+      l.x = x.data_ptr(), l.w = w.data_ptr(), l.y = y.data_ptr(), l.bias = b.data_ptr();
+      l.residual = residual ? r.data_ptr() : nullptr;
+      l.x_stride = m * k, l.w_stride = n * k, l.y_stride = m * n, l.bias_stride = n + pad;
+      l.alpha = residual ? 1.f : 0.125f;
+      ASSERT_TRUE(kernels::cuda::lt_linear(l, ws.data_ptr(), ws.numel(), nullptr)) << dt;
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      for (int64_t i = 0; i < 2; ++i) {
+        const at::Tensor x64 = x[i].cpu().to(at::kDouble), w64 = w[i].cpu().to(at::kDouble),
+                         b64 = b[i].cpu().to(at::kDouble), r64 = r[i].cpu().to(at::kDouble);
+        at::Tensor ref = double(l.alpha) * at::mm(x64, w64.t()) + b64;
+        at::Tensor S = double(l.alpha) * at::mm(x64.abs(), w64.abs().t()) + b64.abs();
+        if (residual) ref += r64, S += r64.abs();
+        const at::Tensor got = y[i].cpu().to(at::kDouble);
+        const at::Tensor bound =
+            half_ulp(dt) * (2.0 * S + ref.abs()) + 2.0 * double(k) * std::ldexp(1.0, -24) * S + std::ldexp(1.0, -24);
+        EXPECT_LE(((got - ref).abs() - bound).max().item<double>(), 0.0)
+            << dt << (residual ? " residual" : "") << " member " << i << ": max |y - ref| "
+            << (got - ref).abs().max().item<double>();
+      }
+    }
+}
+
+// Pairs only where one branch's tiles leave the last wave far from full: a whole number of waves
+// keeps one branch per matmul, 1.25 waves (fill 0.63; two branches: 2.5 waves, fill 0.83) takes two.
+TEST(GemmLtGpu, BranchesPerMatmulFollowWaveFill) {
+  ZO2_SKIP_WITHOUT_CUDA();
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  EXPECT_EQ(kernels::cuda::lt_branches_per_matmul(128, 256 * int64_t(sms)), 1);
+  EXPECT_EQ(kernels::cuda::lt_branches_per_matmul(128 * 4, 256 * int64_t(sms)), 1);
+  EXPECT_EQ(kernels::cuda::lt_branches_per_matmul(128, 256 * (int64_t(sms) + sms / 4)), 2);
+}
+
 TEST(GemmLtGpu, RejectsReluWithResidualAndEmptyShapes) {
   ZO2_SKIP_WITHOUT_CUDA();
   kernels::cuda::LtLinear l;
