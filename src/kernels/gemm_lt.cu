@@ -81,7 +81,9 @@ std::unique_ptr<Plan> make_plan(const LtLinear& l, int device, uint32_t align_w,
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->y, t, uint64_t(l.n), uint64_t(l.m), int64_t(l.n)));
   if (l.batch > 1) {
     const int32_t count = int32_t(l.batch);
-    for (auto [layout, stride] : {std::pair{p->w, l.w_stride}, std::pair{p->x, l.x_stride}, std::pair{p->y, l.y_stride}}) {
+    const std::pair<cublasLtMatrixLayout_t, int64_t> layouts[] = {
+        {p->w, l.w_stride}, {p->x, l.x_stride}, {p->y, l.y_stride}};
+    for (auto [layout, stride] : layouts) {
       CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
       CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
                                                     sizeof(stride)));
@@ -107,7 +109,8 @@ std::unique_ptr<Plan> make_plan(const LtLinear& l, int device, uint32_t align_w,
   }
   cublasLtMatmulHeuristicResult_t res{};
   int found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle(device), p->op, p->w, p->x, p->y, p->y, pref, 1, &res, &found);
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(handle(device), p->op, p->w, p->x, p->y, p->y, pref, 1, &res, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   p->ok = st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS;
   if (p->ok) p->algo = res.algo;

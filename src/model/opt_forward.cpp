@@ -54,8 +54,8 @@ at::Tensor linear(ParamSource& src, int64_t id, const at::Tensor& w, const at::T
     PhaseScope phase("gemm", x.device());
     const int64_t g = W.size(0);
 #ifdef ZO2_WITH_CUDA
-    // cuBLASLt matmuls (one per branch or pair) with bias, ReLU, scale and the residual in the epilogue (also for
-    // nb = 1, so an evaluation computes what a training branch does); autograd keeps LibTorch's ops.
+    // cuBLASLt matmuls (one per branch or pair) with bias, ReLU, scale and the residual in the epilogue
+    // (also for nb = 1, so an evaluation computes what a training branch does); autograd keeps LibTorch's.
     const bool lt = x.is_cuda() && x.scalar_type() != at::kDouble && W.scalar_type() == x.scalar_type() &&
                     (!b.defined() || b.scalar_type() == x.scalar_type()) &&
                     (!residual.defined() || residual.scalar_type() == x.scalar_type()) &&
