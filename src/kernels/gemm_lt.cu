@@ -169,6 +169,9 @@ int64_t lt_branches_per_matmul(int64_t m, int64_t n) {
   // Fraction of the last wave's slots that tiles fill, over all waves.
   auto fill = [&](int64_t tiles) { return double(tiles) / double((tiles + sms - 1) / sms * sms); };
   const int64_t tiles = ((m + 127) / 128) * ((n + 255) / 256);
+  // At most one wave: every SM gets one tile, so nothing overlaps a tile's epilogue with the next
+  // tile's main loop and each branch pays the ramp-up; two branches share it.
+  if (tiles <= sms) return 2;
   return fill(2 * tiles) > fill(tiles) + 0.05 ? 2 : 1;
 }
 

@@ -33,8 +33,9 @@ struct LtLinear {
 };
 
 // How many branches of an [m, n] output one matmul should take (1 or 2): two when one branch's output
-// tiles (128 x 256) leave the last wave over the multiprocessors far from full and two branches fill
-// it better (OPT-13B's q/k/v/out and fc2 outputs, 2048 x 5120: 320 tiles = 2.4 waves on 132 SMs).
+// tiles (128 x 256) make at most one wave over the multiprocessors (OPT-1.3B's 2048 x 2048 outputs:
+// 128 tiles on 132 SMs), or leave the last wave far from full and two branches fill it better
+// (OPT-13B's q/k/v/out and fc2 outputs, 2048 x 5120: 320 tiles = 2.4 waves).
 int64_t lt_branches_per_matmul(int64_t m, int64_t n);
 
 // Workspace the caller provides to lt_linear (bytes; what LibTorch gives cuBLAS on Hopper).

@@ -129,14 +129,17 @@ TEST(GemmLtGpu, BatchedBranchesMatchFp64) {
     }
 }
 
-// Pairs only where one branch's tiles leave the last wave far from full: a whole number of waves
-// keeps one branch per matmul, 1.25 waves (fill 0.63; two branches: 2.5 waves, fill 0.83) takes two.
+// Pairs where one branch's tiles make at most one wave or leave the last wave far from full: two or
+// more whole waves keep one branch per matmul, 1.25 waves (fill 0.63; two branches: 2.5 waves, fill
+// 0.83) take two, and so does one wave, full or not.
 TEST(GemmLtGpu, BranchesPerMatmulFollowWaveFill) {
   ZO2_SKIP_WITHOUT_CUDA();
   int sms = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
-  EXPECT_EQ(kernels::cuda::lt_branches_per_matmul(128, 256 * int64_t(sms)), 1);
+  EXPECT_EQ(kernels::cuda::lt_branches_per_matmul(128 * 2, 256 * int64_t(sms)), 1);
   EXPECT_EQ(kernels::cuda::lt_branches_per_matmul(128 * 4, 256 * int64_t(sms)), 1);
+  EXPECT_EQ(kernels::cuda::lt_branches_per_matmul(128, 256 * int64_t(sms)), 2);
+  EXPECT_EQ(kernels::cuda::lt_branches_per_matmul(128, 256 * int64_t(sms - 4)), 2);
   EXPECT_EQ(kernels::cuda::lt_branches_per_matmul(128, 256 * (int64_t(sms) + sms / 4)), 2);
 }
 
