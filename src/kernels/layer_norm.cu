@@ -1,8 +1,10 @@
-// One block per row: three passes over the row (sum, squared deviations, output), the later two from
-// L1/L2, so device memory sees one read and one write of the row.
+// One block per row: three passes over the row (sum, squared deviations, output). A thread's packs stay
+// in registers where they fit (P of them; every OPT width), else the later passes reread them from
+// L1/L2; either way device memory sees one read and one write of the row, in the same order of sums.
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "common/check.h"
 #include "common/error.h"
@@ -28,7 +30,9 @@ __device__ float block_sum(float s, float* red) {
   return s;
 }
 
-template <class T, int V>
+// P > 0: pack p of the row is register i of thread p % blockDim.x, i = p / blockDim.x < P (the
+// launch guarantees packs <= P * blockDim.x). P == 0: every pass reads the row again.
+template <class T, int V, int P>
 __global__ void layer_norm_kernel(const T* __restrict__ x, const T* __restrict__ gain, int64_t gain_stride,
                                   const T* __restrict__ bias, int64_t bias_stride, T* __restrict__ y, int64_t rows,
                                   int h, float eps) {
@@ -39,32 +43,47 @@ __global__ void layer_norm_kernel(const T* __restrict__ x, const T* __restrict__
   const Pack<T, V>* b = reinterpret_cast<const Pack<T, V>*>(bias + branch * bias_stride);
   Pack<T, V>* yr = reinterpret_cast<Pack<T, V>*>(y + row * h);
   const int packs = h / V;
+  constexpr int kRegs = P > 0 ? P : 1;
+  Pack<T, V> held[kRegs];
+  // Calls f(pack index, pack) for the thread's packs in increasing order.
+  auto each = [&](auto&& f) {
+    if constexpr (P > 0) {
+      ZO2_UNROLL
+      for (int i = 0; i < P; ++i)
+        if (const int p = threadIdx.x + i * blockDim.x; p < packs) f(p, held[i]);
+    } else {
+      for (int p = threadIdx.x; p < packs; p += blockDim.x) f(p, xr[p]);
+    }
+  };
+  if constexpr (P > 0) {
+    ZO2_UNROLL
+    for (int i = 0; i < P; ++i)
+      if (const int p = threadIdx.x + i * blockDim.x; p < packs) held[i] = xr[p];
+  }
 
   float s = 0.f;
-  for (int p = threadIdx.x; p < packs; p += blockDim.x) {
-    const Pack<T, V> v = xr[p];
+  each([&](int, const Pack<T, V>& v) {
     ZO2_UNROLL
     for (int j = 0; j < V; ++j) s += to_float(v.v[j]);
-  }
+  });
   const float mean = block_sum(s, red) / float(h);
   float ss = 0.f;
-  for (int p = threadIdx.x; p < packs; p += blockDim.x) {
-    const Pack<T, V> v = xr[p];
+  each([&](int, const Pack<T, V>& v) {
     ZO2_UNROLL
     for (int j = 0; j < V; ++j) {
       const float d = to_float(v.v[j]) - mean;
       ss = fmaf(d, d, ss);
     }
-  }
+  });
   const float rstd = rsqrtf(block_sum(ss, red) / float(h) + eps);
-  for (int p = threadIdx.x; p < packs; p += blockDim.x) {
-    const Pack<T, V> v = xr[p], gv = g[p], bv = b[p];
+  each([&](int p, const Pack<T, V>& v) {
+    const Pack<T, V> gv = g[p], bv = b[p];
     Pack<T, V> o;
     ZO2_UNROLL
     for (int j = 0; j < V; ++j)
       o.v[j] = round_rne<T>(fmaf((to_float(v.v[j]) - mean) * rstd, to_float(gv.v[j]), to_float(bv.v[j])));
     yr[p] = o;
-  }
+  });
 }
 
 }  // namespace
@@ -91,12 +110,23 @@ void layer_norm(const void* x, const void* gain, int64_t gain_stride, const void
     const T* gt = static_cast<const T*>(gain);
     const T* bt = static_cast<const T*>(bias);
     T* yt = static_cast<T*>(y);
-    if (vec)
-      layer_norm_kernel<T, kV><<<unsigned(nb * rows), threads, 0, s>>>(xt, gt, gain_stride, bt, bias_stride, yt, rows,
-                                                                        int(h), eps);
+    const int64_t per = (packs + threads - 1) / threads;  // packs per thread
+    auto launch = [&](auto v, auto p) {
+      layer_norm_kernel<T, decltype(v)::value, decltype(p)::value><<<unsigned(nb * rows), threads, 0, s>>>(
+          xt, gt, gain_stride, bt, bias_stride, yt, rows, int(h), eps);
+    };
+    using One = std::integral_constant<int, 1>;
+    using Vec = std::integral_constant<int, kV>;
+    if (!vec)
+      launch(One{}, std::integral_constant<int, 0>{});
+    else if (per <= 1)
+      launch(Vec{}, One{});
+    else if (per <= 2)
+      launch(Vec{}, std::integral_constant<int, 2>{});
+    else if (per <= 4)
+      launch(Vec{}, std::integral_constant<int, 4>{});
     else
-      layer_norm_kernel<T, 1><<<unsigned(nb * rows), threads, 0, s>>>(xt, gt, gain_stride, bt, bias_stride, yt, rows,
-                                                                       int(h), eps);
+      launch(Vec{}, std::integral_constant<int, 0>{});
     CUDA_CHECK_LAUNCH();
   });
 }

@@ -53,7 +53,7 @@ TEST(LayerNormGpu, EveryBranchMatchesFp64WithItsOwnGainAndBias) {
   ZO2_SKIP_WITHOUT_CUDA();
   for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16})
     for (int64_t nb : {1, 2, 3})
-      for (int64_t h : {2048, 40, 37, 5120})
+      for (int64_t h : {2048, 40, 37, 5120, 12288, 20480})  // 1, 2, 4 and more packs per thread
         for (int64_t offset : {0, 1})
           for (int64_t pad : {0, 8, 3}) check(dt, nb, 17, h, offset, pad);
 }
