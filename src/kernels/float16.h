@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/philox.h"  // ZO2_HD
 
@@ -129,6 +130,28 @@ ZO2_HD inline Half round_rz<Half>(float x) {
 #endif
 }
 
+// round_rne of N values; the device converts pairs with one instruction each (same bits).
+template <class T, int N>
+ZO2_HD inline void round_rne_n(const float (&x)[N], T (&o)[N]) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (N % 2 == 0 && (sizeof(T) == 2)) {
+    ZO2_UNROLL
+    for (int j = 0; j < N; j += 2) {
+      uint32_t w;  // cvt puts its first source in the upper half
+      if constexpr (std::is_same_v<T, Half>)
+        asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(w) : "f"(x[j + 1]), "f"(x[j]));
+      else
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w) : "f"(x[j + 1]), "f"(x[j]));
+      o[j].bits = uint16_t(w);
+      o[j + 1].bits = uint16_t(w >> 16);
+    }
+  } else
+#endif
+  {
+    for (int j = 0; j < N; ++j) o[j] = round_rne<T>(x[j]);
+  }
+}
+
 // Stochastic rounding: the neighbour away from zero with probability (|x| - |lo|) / ulp, where lo is
 // x rounded toward zero, decided by comparing the uniform word r with that probability in 32-bit
 // fixed point (so the result is unbiased to 2^-32 of an ulp, and exact values map to themselves).
@@ -156,8 +179,9 @@ ZO2_HD T round_stochastic_general(float x, uint32_t r) {
 // branch), and the hardware's conversion of the truncated word does the rebias exactly; fp32
 // zeros and subnormals add less than 2^23 and truncate to a signed zero as they should. bf16: s = 16
 // everywhere below its largest finite value. Bitwise the general function's result where it applies;
-// elsewhere (fp16 0 < |x| < 2^-24 or >= 65504, bf16's top ulp, inf, NaN) it sets `rare` (its result is
-// then meaningless), so a caller can round a whole tile branch-free and redo it only when needed.
+// elsewhere (fp16 |x| < 2^-24, zero included, or >= 65504, bf16's top ulp, inf, NaN) it sets `rare`
+// (its result is then meaningless), so a caller can round a whole tile branch-free and redo it only
+// when needed.
 template <class T>
 ZO2_HD T round_stochastic_fast(float x, uint32_t r, bool& rare);
 // x >> n for any n, 0 from n = 32 on (one clamping funnel shift on the device).
@@ -171,9 +195,10 @@ ZO2_HD inline uint32_t shr_clamped(uint32_t x, uint32_t n) {
 template <>
 ZO2_HD inline Half round_stochastic_fast<Half>(float x, uint32_t r, bool& rare) {
   const uint32_t b = f32_bits(x), a = b & 0x7FFFFFFFu, e = a >> 23;
-  rare |= a >= 0x477FE000u || e - 1u < 102u;
-  // 32 - s = min(e, 113) - 94 where it matters (e >= 103); below, the shift wraps past 31 and clamps,
-  // which adds nothing: zeros and fp32 subnormals truncate to a signed zero, the rest is rare.
+  // One range test: 2^-24 <= |x| < 65504 + 16 (e >= 103) is common; zeros and fp32 subnormals, which the
+  // formula would round right too, count as rare with the rest (a rounded update is hardly ever 0).
+  rare |= a - 0x33800000u >= 0x477FE000u - 0x33800000u;
+  // 32 - s = min(e, 113) - 94 where it matters (e >= 103).
   const uint32_t sh = (e < 113u ? e : 113u) - 94u;
   // The dropped bits are cleared before converting: a carry into the next binade can lower s there.
   return round_rz<Half>(bits_f32((b + shr_clamped(~r, sh)) & ~shr_clamped(0xFFFFFFFFu, sh)));

@@ -177,8 +177,8 @@ ZO2_HD inline void update_tile(uint32_t param, const UpdateSpec& up, uint64_t g0
   } else {
     // Common case branch-free: the tile's rounding words share one base (hi(i) is constant inside it)
     // and every value takes the fast rounding; the general path redoes the tile only where a value is
-    // rare (fp16 below 2^-24 or from 65504, bf16 top ulp, inf, NaN) or the tile straddles a multiple
-    // of 2^32 elements.
+    // rare (fp16 below 2^-24, zero included, or from 65504, bf16 top ulp, inf, NaN) or the tile
+    // straddles a multiple of 2^32 elements.
     bool slow = ((i0 ^ (i0 + 4 * NG - 1)) >> 32) != 0;
     if (!slow) {
       // i0 is a multiple of 4 NG, so the pair index lo((i0 + j) >> 1) is x ^ (j >> 1) with x = lo(i0 >> 1),
@@ -206,12 +206,23 @@ template <int NG, class TO, class Emit>
 ZO2_HD inline void perturb_tile(uint32_t param, const PerturbSpec& pt, uint64_t g0, const float (&t)[4 * NG],
                                 Emit&& emit) {
   float z[4 * NG];
+  auto copy = [&](int b) {
+    float x[4 * NG];
+    ZO2_UNROLL
+    for (int j = 0; j < 4 * NG; ++j) x[j] = fmaf(pt.scale[b], z[j], t[j]);
+    TO o[4 * NG];
+    round_rne_n(x, o);
+    emit(b, o);
+  };
+  if (pt.nbranch == 2 && pt.dir[0] == pt.dir[1]) {  // q = 1 (+eps, -eps): unrolled, the common case
+    normals<NG>(pt.key, subsequence(pt.dir[0], param), g0, z);
+    copy(0);
+    copy(1);
+    return;
+  }
   for (int b = 0; b < pt.nbranch; ++b) {
     if (b == 0 || pt.dir[b] != pt.dir[b - 1]) normals<NG>(pt.key, subsequence(pt.dir[b], param), g0, z);
-    TO o[4 * NG];
-    ZO2_UNROLL
-    for (int j = 0; j < 4 * NG; ++j) o[j] = round_rne<TO>(fmaf(pt.scale[b], z[j], t[j]));
-    emit(b, o);
+    copy(b);
   }
 }
 
