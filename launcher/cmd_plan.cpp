@@ -19,6 +19,8 @@ int cmd_plan(const Args& args) {
       ("seq", po::value<int64_t>()->default_value(2048), "tokens per sequence")
       ("q", po::value<int64_t>()->default_value(1), "directions per step")
       ("prefetch", po::value<int64_t>()->default_value(1), "streamed blocks uploaded ahead")
+      ("writeback-every", po::value<int64_t>()->default_value(4),
+       "a streamed block is written back every N updates (train's --writeback-every)")
       ("storage-dtype", po::value<std::string>()->default_value("f16"), "f32, f16 or bf16")
       ("low-bit-reads", po::value<bool>()->default_value(false), "count the int8 copies of --low-bit-reads")
       ("lookahead", po::value<bool>()->default_value(true), "count the copies written ahead (train's --lookahead, GPU)")
@@ -45,6 +47,7 @@ int cmd_plan(const Args& args) {
   in.seq = vm["seq"].as<int64_t>();
   in.q = vm["q"].as<int64_t>();
   in.prefetch = vm["prefetch"].as<int64_t>();
+  in.writeback_every = vm["writeback-every"].as<int64_t>();
   in.budget_gb = vm["gpu-memory-budget"].as<double>();
   in.stream_all = in.budget_gb <= 0;
   in.low_bit_reads = vm["low-bit-reads"].as<bool>();

@@ -152,6 +152,8 @@ PlanInput plan_input(const po::variables_map& vm, const ModelSetup& m) {
   if (vm.count("batch-size")) pi.batch = vm["batch-size"].as<int64_t>();
   if (vm.count("max-length")) pi.seq = std::min(vm["max-length"].as<int64_t>(), m.cfg.max_positions);
   if (vm.count("q")) pi.q = vm["q"].as<int64_t>();
+  // A node-shared host copy is written back every update (offload_model.cpp).
+  if (vm.count("writeback-every")) pi.writeback_every = m.shared ? 1 : vm["writeback-every"].as<int64_t>();
   return pi;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "common/error.h"
 #include "offload/block_layout.h"
 #include "offload/low_bit.h"
 
@@ -93,7 +94,9 @@ Plan make_plan(const PlanInput& in) {
 
   // Time: copies run on their own engines beside compute; the fused kernels move each weight once
   // in, once out and two perturbed copies per direction.
-  p.transfer_ms = std::max(streamed_bytes / (in.h2d_gbps * 1e9), streamed_bytes / (in.d2h_gbps * 1e9)) * 1e3;
+  ZO2_REQUIRE(in.writeback_every >= 1, "write-back interval must be >= 1, got ", in.writeback_every);
+  const double back_bytes = streamed_bytes / static_cast<double>(in.writeback_every);
+  p.transfer_ms = std::max(streamed_bytes / (in.h2d_gbps * 1e9), back_bytes / (in.d2h_gbps * 1e9)) * 1e3;
   if (p.disk_bytes > 0) {  // every block is read from the file each step (none cached: the tier is for > RAM)
     p.disk_ms = p.disk_bytes / (in.disk_gbps * 1e9) * 1e3;
     p.transfer_ms = std::max(p.transfer_ms, p.disk_ms);
@@ -142,11 +145,19 @@ std::string format_plan(const PlanInput& in, const Plan& p) {
   }
   std::snprintf(buf, sizeof(buf), "  %-50s %9.2f %11.2f\n", "total", gb(p.gpu_bytes), gb(p.host_bytes));
   os << buf;
+  // The link that bounds the transfer: uploads, the write-backs (1/N of the blocks), or the disk.
+  char link[64];
+  if (p.disk_bytes > 0 && p.disk_ms >= p.transfer_ms)
+    std::snprintf(link, sizeof(link), "disk reads at %.1f GB/s", in.disk_gbps);
+  else if (in.d2h_gbps * static_cast<double>(in.writeback_every) >= in.h2d_gbps)
+    std::snprintf(link, sizeof(link), "H2D at %.1f GB/s", in.h2d_gbps);
+  else
+    std::snprintf(link, sizeof(link), "D2H of 1/%lld at %.1f GB/s", static_cast<long long>(in.writeback_every),
+                  in.d2h_gbps);
   std::snprintf(buf, sizeof(buf),
-                "  predicted step: %.1f ms = max(transfer %.1f ms at %.1f GB/s, compute %.1f ms at %.0f TFLOP/s + "
+                "  predicted step: %.1f ms = max(transfer %.1f ms, %s; compute %.1f ms at %.0f TFLOP/s + "
                 "kernels %.1f ms)\n",
-                p.step_ms, p.transfer_ms, p.disk_bytes > 0 ? std::min(in.h2d_gbps, in.disk_gbps) : in.h2d_gbps,
-                p.compute_ms, in.tflops, p.kernel_ms);
+                p.step_ms, p.transfer_ms, link, p.compute_ms, in.tflops, p.kernel_ms);
   os << buf;
   if (p.disk_bytes > 0) {
     std::snprintf(buf, sizeof(buf), "  disk tier: %.2f GB of blocks in the --offload-dir file, read in %.1f ms at %.1f GB/s\n",

@@ -24,6 +24,7 @@ struct PlanInput {
   bool low_bit_reads = false;           // int8 copies for read-only passes (host) and their upload buffers
   bool lookahead = false;               // copies written ahead on a side stream (zo/zo_params.h), if no block streams
   double disk_gbps = 0;                 // > 0: disk tier (--offload-dir), blocks read from a file at this rate
+  int64_t writeback_every = 1;          // a streamed block goes home every N updates: D2H carries 1/N of them
   // Machine model (defaults: the H100 of docs/PERFORMANCE.md)
   double h2d_gbps = 55.0, d2h_gbps = 55.0;  // pinned copies, GB/s
   double tflops = 500.0;                    // achieved dense 16-bit matmul rate

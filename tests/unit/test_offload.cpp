@@ -235,6 +235,16 @@ TEST(Planner, SpreadsResidentBlocksAndRespectsTheBudget) {
   EXPECT_EQ(s.slots, 3);
   // 13B fp16 blocks: 40 x 12 H^2 x 2 bytes = 25.2 GB streamed; at 55 GB/s that is ~458 ms.
   EXPECT_NEAR(s.transfer_ms, 458, 10);
+  // A slower device-to-host link bounds the step only for the blocks written back: all of them at
+  // --writeback-every 1, a quarter at 4 (41.6 GB/s D2H as measured once on an H100).
+  in.d2h_gbps = 41.6;
+  EXPECT_NEAR(make_plan(in).transfer_ms, s.block_bytes * 40 / 41.6e6, 1e-6);
+  in.writeback_every = 4;
+  EXPECT_NEAR(make_plan(in).transfer_ms, s.transfer_ms, 1e-9);
+  in.writeback_every = 0;
+  EXPECT_THROW(make_plan(in), Error);
+  in.writeback_every = 1;
+  in.d2h_gbps = 55.0;
 
   // Copies written ahead: planned (two copies of fc1, 20480 x 5120 fp16) only when no block streams.
   in.stream_all = false;
