@@ -1,6 +1,7 @@
 // One block per row: three passes over the row (sum, squared deviations, output). A thread's packs stay
-// in registers where they fit (P of them; every OPT width), else the later passes reread them from
-// L1/L2; either way device memory sees one read and one write of the row, in the same order of sums.
+// in registers where they fit (P of them: every OPT width in 16-bit, fp32 up to 8192), else the later
+// passes reread them from L1/L2; either way device memory sees one read and one write of the row, and
+// the sums run in the same order.
 #include <cuda_runtime.h>
 
 #include <algorithm>
