@@ -95,10 +95,13 @@ Plan make_plan(const PlanInput& in) {
   // Time: copies run on their own engines beside compute; the fused kernels move each weight once
   // in, once out and two perturbed copies per direction.
   ZO2_REQUIRE(in.writeback_every >= 1, "write-back interval must be >= 1, got ", in.writeback_every);
-  const double back_bytes = streamed_bytes / static_cast<double>(in.writeback_every);
-  p.transfer_ms = std::max(streamed_bytes / (in.h2d_gbps * 1e9), back_bytes / (in.d2h_gbps * 1e9)) * 1e3;
+  const double up_ms = streamed_bytes / (in.h2d_gbps * 1e9) * 1e3;
+  const double back_ms = streamed_bytes / static_cast<double>(in.writeback_every) / (in.d2h_gbps * 1e9) * 1e3;
+  p.transfer_ms = std::max(up_ms, back_ms);
+  p.transfer_link = up_ms >= back_ms ? Plan::Link::kH2D : Plan::Link::kD2H;
   if (p.disk_bytes > 0) {  // every block is read from the file each step (none cached: the tier is for > RAM)
     p.disk_ms = p.disk_bytes / (in.disk_gbps * 1e9) * 1e3;
+    if (p.disk_ms >= p.transfer_ms) p.transfer_link = Plan::Link::kDisk;
     p.transfer_ms = std::max(p.transfer_ms, p.disk_ms);
   }
   const double block_params = static_cast<double>(c.block_params());
@@ -147,13 +150,14 @@ std::string format_plan(const PlanInput& in, const Plan& p) {
   os << buf;
   // The link that bounds the transfer: uploads, the write-backs (1/N of the blocks), or the disk.
   char link[64];
-  if (p.disk_bytes > 0 && p.disk_ms >= p.transfer_ms)
-    std::snprintf(link, sizeof(link), "disk reads at %.1f GB/s", in.disk_gbps);
-  else if (in.d2h_gbps * static_cast<double>(in.writeback_every) >= in.h2d_gbps)
-    std::snprintf(link, sizeof(link), "H2D at %.1f GB/s", in.h2d_gbps);
-  else
-    std::snprintf(link, sizeof(link), "D2H of 1/%lld at %.1f GB/s", static_cast<long long>(in.writeback_every),
-                  in.d2h_gbps);
+  switch (p.transfer_link) {
+    case Plan::Link::kH2D: std::snprintf(link, sizeof(link), "H2D at %.1f GB/s", in.h2d_gbps); break;
+    case Plan::Link::kD2H:
+      std::snprintf(link, sizeof(link), "D2H of 1/%lld at %.1f GB/s", static_cast<long long>(in.writeback_every),
+                    in.d2h_gbps);
+      break;
+    case Plan::Link::kDisk: std::snprintf(link, sizeof(link), "disk reads at %.1f GB/s", in.disk_gbps); break;
+  }
   std::snprintf(buf, sizeof(buf),
                 "  predicted step: %.1f ms = max(transfer %.1f ms, %s; compute %.1f ms at %.0f TFLOP/s + "
                 "kernels %.1f ms)\n",

@@ -46,6 +46,7 @@ struct Plan {
   double gpu_bytes = 0, host_bytes = 0;
   double transfer_ms = 0, compute_ms = 0, kernel_ms = 0, step_ms = 0;
   double disk_bytes = 0, disk_ms = 0;  // disk tier: the blocks' file and its read time per step
+  enum class Link { kH2D, kD2H, kDisk } transfer_link = Link::kH2D;  // what bounds transfer_ms
   bool fits = true;                // everything fits the budget (when there is one)
   bool lookahead = false;          // copies are written ahead (asked for, and no block streams)
 };

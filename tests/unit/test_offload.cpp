@@ -239,8 +239,10 @@ TEST(Planner, SpreadsResidentBlocksAndRespectsTheBudget) {
   // --writeback-every 1, a quarter at 4 (41.6 GB/s D2H as measured once on an H100).
   in.d2h_gbps = 41.6;
   EXPECT_NEAR(make_plan(in).transfer_ms, s.block_bytes * 40 / 41.6e6, 1e-6);
+  EXPECT_EQ(make_plan(in).transfer_link, Plan::Link::kD2H);
   in.writeback_every = 4;
   EXPECT_NEAR(make_plan(in).transfer_ms, s.transfer_ms, 1e-9);
+  EXPECT_EQ(make_plan(in).transfer_link, Plan::Link::kH2D);
   in.writeback_every = 0;
   EXPECT_THROW(make_plan(in), Error);
   in.writeback_every = 1;
