@@ -25,13 +25,13 @@ cudaDataType_t cuda_type(DType d) {
   throw_error("lt_linear: unknown dtype ", int(d));
 }
 
-// Largest power of two up to 256 that divides the address: what an algorithm may assume.
-uint32_t alignment(const void* p) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+// Largest power of two up to 256 that divides an address or byte offset: what an algorithm may assume.
+uint32_t alignment(uintptr_t a) {
   uint32_t al = 256;
   while (al > 1 && a % al) al /= 2;
   return al;
 }
+uint32_t alignment(const void* p) { return alignment(reinterpret_cast<uintptr_t>(p)); }
 
 // One handle per device, created with that device current (callers hold the plan mutex).
 cublasLtHandle_t handle(int device) {
@@ -93,20 +93,13 @@ std::unique_ptr<Plan> make_plan(const LtLinear& l, int device, uint32_t align_w,
   cublasLtMatmulPreference_t pref;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const uint64_t ws = kLtWorkspaceBytes;
-  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint64_t> prefs[] = {
-      {CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws},
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_w},
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_x},
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_c},
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_y}};
-  for (const auto& [attr, v] : prefs) {
-    if (attr == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES) {
-      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &v, sizeof(v)));
-    } else {
-      const uint32_t v32 = uint32_t(v);
-      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &v32, sizeof(v32)));
-    }
-  }
+  for (const auto& [attr, v] : aligns) CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &v, sizeof(v)));
   cublasLtMatmulHeuristicResult_t res{};
   int found = 0;
   const cublasStatus_t st =
@@ -130,11 +123,11 @@ bool lt_linear(const LtLinear& l, void* workspace, size_t workspace_bytes, void*
   ZO2_REQUIRE(l.batch >= 1 && l.batch <= (int64_t(1) << 30), "lt_linear: batch = ", l.batch);
   const int64_t es = l.dtype == DType::kF32 ? 4 : 2;
   // Operand b of a batch starts stride * b elements on: its alignment is that of the stride too.
+  auto stride_alignment = [&](int64_t stride) { return alignment(uintptr_t(stride * es)); };
   const uint32_t as = l.batch == 1 ? 256
-                                   : std::min({alignment(reinterpret_cast<void*>(l.x_stride * es)),
-                                               alignment(reinterpret_cast<void*>(l.w_stride * es)),
-                                               alignment(reinterpret_cast<void*>(l.y_stride * es)),
-                                               l.bias ? alignment(reinterpret_cast<void*>(l.bias_stride * es)) : 256u});
+                                   : std::min({stride_alignment(l.x_stride), stride_alignment(l.w_stride),
+                                               stride_alignment(l.y_stride),
+                                               l.bias ? stride_alignment(l.bias_stride) : 256u});
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   const uint32_t aw = alignment(l.w), ax = alignment(l.x), ay = alignment(l.y),
