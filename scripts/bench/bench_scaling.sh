@@ -5,7 +5,8 @@
 #
 # usage: scripts/bench/bench_scaling.sh BUILD_DIR
 # environment: OUT (results under $OUT/scale, else a temporary directory), RANKS (default: 1 2 4 8, those
-#   not above the GPU count), MODELS (opt-13b opt-30b), STEPS (4), DEADLINE (seconds; later runs are skipped)
+#   not above the GPU count), MODELS (opt-13b opt-30b), MODES (dp-resident pp-resident dp-streamed),
+#   STEPS (4), DEADLINE (seconds; later runs are skipped)
 set -uo pipefail
 build=$(cd "${1:?usage: bench_scaling.sh BUILD_DIR}" && pwd)
 out=${OUT:-$(mktemp -d)}/scale
@@ -35,14 +36,16 @@ PY
 ranks=()
 for n in ${RANKS:-1 2 4 8}; do [ "$n" -le "$gpus" ] && ranks+=("$n"); done
 steps=(--steps "${STEPS:-4}" --warmup 1)
+modes=" ${MODES:-dp-resident pp-resident dp-streamed} "
+want() { [[ $modes == *" $1 "* ]]; }
 for m in ${MODELS:-opt-13b opt-30b}; do
   budget=()
   [ "$m" != opt-13b ] && budget=(--gpu-memory-budget 70)
-  for n in "${ranks[@]}"; do run "$m-$n-dp-resident" "$n" --preset "$m" "${steps[@]}" "${budget[@]}"; done
-  for n in "${ranks[@]}"; do
+  want dp-resident && for n in "${ranks[@]}"; do run "$m-$n-dp-resident" "$n" --preset "$m" "${steps[@]}" "${budget[@]}"; done
+  want pp-resident && for n in "${ranks[@]}"; do
     [ "$n" -gt 1 ] && run "$m-$n-pp-resident" "$n" --preset "$m" "${steps[@]}" "${budget[@]}" --perturbation-parallel "$n"
     [ "$n" -gt 1 ] && run "$m-1-resident-q$n" 1 --preset "$m" "${steps[@]}" "${budget[@]}" --q "$n"
   done
-  for n in "${ranks[@]}"; do run "$m-$n-dp-streamed" "$n" --preset "$m" "${steps[@]}" --offload true --share-host-store true; done
+  want dp-streamed && for n in "${ranks[@]}"; do run "$m-$n-dp-streamed" "$n" --preset "$m" "${steps[@]}" --offload true --share-host-store true; done
 done
 echo "results: $out"
