@@ -2,7 +2,10 @@
 
 #include <torch/cuda.h>
 
+#include <sys/wait.h>
+
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 
 namespace zo2::test {
@@ -17,6 +20,17 @@ std::string temp_dir(const std::string& tag) {
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();
+}
+
+std::pair<int, std::string> run_zo2(const std::string& args) {
+  const std::string cmd = std::string(ZO2_BINARY_DIR) + "/zo2 " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed: " + cmd};
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 double rel_l2(const at::Tensor& a, const at::Tensor& b) {

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -14,6 +15,10 @@ namespace zo2::test {
 
 std::string data_path(const std::string& rel);  // tests/data/<rel>
 std::string temp_dir(const std::string& tag);   // fresh directory under the build tree
+
+// Runs the built `zo2 <args>` with stderr joined to stdout: its exit status (-1 if it did not exit) and
+// what it printed.
+std::pair<int, std::string> run_zo2(const std::string& args);
 
 // ||a - b|| / ||b|| in float64.
 double rel_l2(const at::Tensor& a, const at::Tensor& b);

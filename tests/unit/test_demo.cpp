@@ -13,13 +13,8 @@ namespace {
 
 TEST(Demo, FineTunedBeatsZeroShotByTheReadmeMargin) {
   const std::string metrics = test::temp_dir("demo") + "/metrics.jsonl";
-  const std::string cmd = std::string(ZO2_BINARY_DIR) + "/zo2 demo --progress false --metrics " + metrics + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << out;
+  const auto [rc, out] = test::run_zo2("demo --progress false --metrics " + metrics);
+  ASSERT_EQ(rc, 0) << out;
   std::vector<nlohmann::json> evals;
   std::ifstream in(metrics);
   for (std::string line; std::getline(in, line);) {

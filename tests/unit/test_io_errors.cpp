@@ -324,16 +324,7 @@ TEST(CheckpointErrors, ShardedBinIndexAndShards) {
 
 // ---------------------------------------------------------------- the command line
 
-// Runs `zo2 inspect dir`; returns the exit status and what it printed.
-std::pair<int, std::string> inspect(const std::string& dir) {
-  const std::string cmd = std::string(ZO2_BINARY_DIR) + "/zo2 inspect " + dir + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+std::pair<int, std::string> inspect(const std::string& dir) { return test::run_zo2("inspect " + dir); }
 
 TEST(CheckpointErrors, InspectPrintsOneLineAndExitsNonZero) {
   auto [ok_rc, ok_out] = inspect(test::data_path("parity/variants/bin_ordered"));
