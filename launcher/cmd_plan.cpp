@@ -48,7 +48,7 @@ int cmd_plan(const Args& args) {
   in.q = vm["q"].as<int64_t>();
   in.prefetch = vm["prefetch"].as<int64_t>();
   in.writeback_every = vm["writeback-every"].as<int64_t>();
-  in.budget_gb = vm["gpu-memory-budget"].as<double>();
+  in.budget_gb = gpu_memory_budget_gb(vm);
   in.stream_all = in.budget_gb <= 0;
   in.low_bit_reads = vm["low-bit-reads"].as<bool>();
   in.lookahead = vm["lookahead"].as<bool>();

@@ -84,6 +84,40 @@ void agree_on_seeds(po::variables_map& vm, Collectives& comm) {
   }
 }
 
+// The run's training and MeZO options from the command line, checked before a model loads; the
+// model's parts (padding id, sequence length, lookahead) are filled in once it has.
+TrainOptions train_options(const po::variables_map& vm) {
+  TrainOptions to;
+  to.steps = vm["steps"].as<int64_t>();
+  to.batch_size = vm["batch-size"].as<int64_t>();
+  to.micro_batches = vm["micro-batches"].as<int64_t>();
+  to.lr.kind = parse_lr_kind(vm["schedule"].as<std::string>());
+  to.lr.base = vm["lr"].as<double>();
+  to.lr.warmup = vm["warmup"].as<int64_t>();
+  to.lr.total = to.steps;
+  to.data_seed = vm["seed"].as<uint64_t>();
+  to.eval_every = vm["eval-every"].as<int64_t>();
+  to.eval_batch_size = vm["eval-batch-size"].as<int64_t>();
+  to.metrics_path = vm["metrics"].as<std::string>();
+  to.progress = vm["progress"].as<bool>();
+  to.eval_at_start = vm["eval-at-start"].as<bool>();
+  to.checksum_every = vm["checksum-every"].as<int64_t>();
+  check_train_options(to);
+  return to;
+}
+
+MezoOptions mezo_options(const po::variables_map& vm) {
+  MezoOptions mo;
+  mo.seed = vm["seed"].as<uint64_t>();
+  mo.q = vm["q"].as<int64_t>();
+  mo.eps = vm["eps"].as<float>();
+  mo.weight_decay = vm["weight-decay"].as<float>();
+  mo.stochastic_round = vm["stochastic-rounding"].as<bool>();
+  mo.perturbation_groups = vm["perturbation-parallel"].as<int64_t>();
+  check_mezo_options(mo);
+  return mo;
+}
+
 }  // namespace
 
 int cmd_train(const Args& args) {
@@ -113,6 +147,8 @@ int cmd_train(const Args& args) {
   std::unique_ptr<ProcessGroup> group = init_process_group(dopt);
   Collectives& comm = *group;
   agree_on_seeds(vm, comm);
+  TrainOptions to = train_options(vm);
+  MezoOptions mo = mezo_options(vm);
   ModelSetup ms;
   use_process_group(*group, &ms);
   RunFiles files = prepare_run_files(vm, comm.rank());  // checkpoints and resume: --model becomes the checkpoint
@@ -142,32 +178,9 @@ int cmd_train(const Args& args) {
     if (vm.count("eval-data")) eval_set = load_jsonl(vm["eval-data"].as<std::string>(), jo);
   }
 
-  TrainOptions to;
-  to.steps = vm["steps"].as<int64_t>();
-  to.batch_size = vm["batch-size"].as<int64_t>();
-  to.micro_batches = vm["micro-batches"].as<int64_t>();
   to.batch.pad_id = cfg.pad_token_id;
   to.batch.max_len = max_length;
-  to.lr.kind = parse_lr_kind(vm["schedule"].as<std::string>());
-  to.lr.base = vm["lr"].as<double>();
-  to.lr.warmup = vm["warmup"].as<int64_t>();
-  to.lr.total = to.steps;
-  to.data_seed = vm["seed"].as<uint64_t>();
-  to.eval_every = vm["eval-every"].as<int64_t>();
-  to.eval_batch_size = vm["eval-batch-size"].as<int64_t>();
-  to.metrics_path = vm["metrics"].as<std::string>();
-  to.progress = vm["progress"].as<bool>();
-  to.eval_at_start = vm["eval-at-start"].as<bool>();
-
-  MezoOptions mo;
-  mo.seed = vm["seed"].as<uint64_t>();
-  mo.q = vm["q"].as<int64_t>();
-  mo.eps = vm["eps"].as<float>();
-  mo.weight_decay = vm["weight-decay"].as<float>();
-  mo.stochastic_round = vm["stochastic-rounding"].as<bool>();
-  mo.perturbation_groups = vm["perturbation-parallel"].as<int64_t>();
   mo.lookahead = ms.lookahead;
-  to.checksum_every = vm["checksum-every"].as<int64_t>();
 
   if (comm.rank() == 0) {
     std::cerr << "zo2 train\n" << describe(vm);

@@ -1,6 +1,7 @@
 #include "launcher/run_setup.h"
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 
 #include "common/device.h"
@@ -139,13 +140,19 @@ std::unique_ptr<ZoModel> build_streamed(const po::variables_map& vm, ModelSetup*
 
 }  // namespace
 
+double gpu_memory_budget_gb(const po::variables_map& vm) {
+  const double gb = vm.count("gpu-memory-budget") ? vm["gpu-memory-budget"].as<double>() : 0.0;
+  ZO2_REQUIRE(std::isfinite(gb) && gb >= 0, "--gpu-memory-budget must be a number of GB >= 0 (0: no budget), got ", gb);
+  return gb;
+}
+
 PlanInput plan_input(const po::variables_map& vm, const ModelSetup& m) {
   PlanInput pi;
   pi.cfg = m.cfg;
   pi.storage = m.storage;
   pi.compute = m.compute;
   pi.prefetch = vm["prefetch"].as<int64_t>();
-  pi.budget_gb = vm["gpu-memory-budget"].as<double>();
+  pi.budget_gb = gpu_memory_budget_gb(vm);
   pi.stream_all = vm["offload"].as<bool>() || (vm.count("offload-dir") && pi.budget_gb <= 0);
   pi.low_bit_reads = vm["low-bit-reads"].as<bool>();
   pi.lookahead = vm["lookahead"].as<bool>() && m.device.is_cuda();
@@ -185,7 +192,7 @@ std::unique_ptr<ZoModel> build_model(const po::variables_map& vm, ModelSetup* m)
   } else {
     m->cfg = load_preset(vm["preset"].as<std::string>());
   }
-  m->streamed = vm.count("offload") && (vm["offload"].as<bool>() || vm["gpu-memory-budget"].as<double>() > 0 ||
+  m->streamed = vm.count("offload") && (vm["offload"].as<bool>() || gpu_memory_budget_gb(vm) > 0 ||
                                         vm.count("offload-dir"));
   std::unique_ptr<ZoModel> model;
   if (!m->streamed) {

@@ -43,6 +43,9 @@ struct ModelSetup {
 // This rank's GPU and node placement from the process group (multi-rank commands, before build_model).
 void use_process_group(ProcessGroup& group, ModelSetup* setup);
 
+// --gpu-memory-budget in GB (0 when the command has no such option); throws unless it is finite and >= 0.
+double gpu_memory_budget_gb(const po::variables_map& vm);
+
 // The planner's input for the model of `setup` under the run's offload, batch and length options
 // (the offload options must be in `vm`); the machine figures stay the planner's defaults.
 PlanInput plan_input(const po::variables_map& vm, const ModelSetup& setup);

@@ -20,6 +20,18 @@ std::string fmt(const char* f, double v) {
 
 }  // namespace
 
+void check_train_options(const TrainOptions& opt) {
+  ZO2_REQUIRE(opt.steps >= 0 && opt.start_step >= 0, "steps must be >= 0, got ", opt.steps, " (start ", opt.start_step, ")");
+  ZO2_REQUIRE(opt.batch_size >= 1 && opt.micro_batches >= 1, "batch size and micro-batches must be >= 1, got ",
+              opt.batch_size, " and ", opt.micro_batches);
+  ZO2_REQUIRE(opt.eval_batch_size >= 1, "evaluation batch size must be >= 1, got ", opt.eval_batch_size);
+  ZO2_REQUIRE(opt.eval_every >= 0 && opt.checksum_every >= 0, "evaluation and checksum intervals must be >= 0 steps, got ",
+              opt.eval_every, " and ", opt.checksum_every);
+  ZO2_REQUIRE(std::isfinite(opt.lr.base) && opt.lr.base >= 0, "learning rate must be a finite number >= 0, got ",
+              opt.lr.base);
+  ZO2_REQUIRE(opt.lr.warmup >= 0, "warmup must be >= 0 steps, got ", opt.lr.warmup);
+}
+
 void check_replicas(ZoModel& model, Collectives& comm, int64_t step) {
   const std::vector<uint64_t> mine = model.checksums();
   const int n = static_cast<int>(mine.size());
@@ -36,7 +48,7 @@ void check_replicas(ZoModel& model, Collectives& comm, int64_t step) {
 TrainSummary train(MezoEngine& engine, ZoModel& model, const std::vector<Example>& train_set,
                    const std::vector<Example>& eval_set, const TrainOptions& opt, Collectives& comm,
                    at::ScalarType compute_dtype, const StepHook& on_step, const EvalHook& on_eval) {
-  ZO2_REQUIRE(opt.batch_size >= 1 && opt.micro_batches >= 1, "batch size and micro-batches must be >= 1");
+  check_train_options(opt);
   const bool root = comm.rank() == 0;
   const int64_t groups = engine.options().perturbation_groups;
   const int64_t shards = comm.world() / groups, shard = comm.rank() / groups;

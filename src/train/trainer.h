@@ -40,6 +40,10 @@ struct TrainOptions {
   bool eval_at_start = false;      // evaluate before the first step too (zero-shot)
 };
 
+// Throws zo2::Error naming the first option out of range (steps, batch sizes, intervals >= 0 or >= 1;
+// learning rate finite and >= 0, warmup >= 0). train() calls it; the launcher too, before a model loads.
+void check_train_options(const TrainOptions& opt);
+
 // Throws zo2::Error naming the first rank and block whose weights differ from rank 0's.
 void check_replicas(ZoModel& model, Collectives& comm, int64_t step);
 

@@ -7,10 +7,16 @@
 
 namespace zo2 {
 
+void check_mezo_options(const MezoOptions& opt) {
+  ZO2_REQUIRE(opt.q >= 1, "q (directions per step) must be >= 1, got ", opt.q);
+  ZO2_REQUIRE(std::isfinite(opt.eps) && opt.eps > 0, "eps must be a finite number > 0, got ", opt.eps);
+  ZO2_REQUIRE(std::isfinite(opt.weight_decay) && opt.weight_decay >= 0, "weight decay must be a finite number >= 0, got ",
+              opt.weight_decay);
+}
+
 MezoEngine::MezoEngine(ZoModel& model, Collectives& comm, const MezoOptions& opt, at::ScalarType compute_dtype)
     : model_(model), comm_(comm), opt_(opt), params_(compute_dtype, opt.group_dirs, opt.lookahead) {
-  ZO2_REQUIRE(opt.q >= 1, "q (directions per step) must be >= 1, got ", opt.q);
-  ZO2_REQUIRE(opt.eps > 0, "eps must be > 0, got ", opt.eps);
+  check_mezo_options(opt);
   ZO2_REQUIRE(opt.perturbation_groups >= 1 && comm.world() % opt.perturbation_groups == 0,
               "perturbation-parallel groups (", opt.perturbation_groups, ") must divide the number of ranks (",
               comm.world(), ")");

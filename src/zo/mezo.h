@@ -58,6 +58,10 @@ class MezoEngine {
   int64_t skipped_ = 0;
 };
 
+// Throws zo2::Error naming the first option out of range: q >= 1, eps finite and > 0, weight decay
+// finite and >= 0 (an infinite or NaN value would make every loss or update NaN, and every step skipped).
+void check_mezo_options(const MezoOptions& opt);
+
 // The update of step `step` from its projected gradients g_d (d = 0..n-1, n = g.size()): key =
 // step_key(seed, step), coef_d = float(g_d / n), lr as fp32, wd and rounding from `opt`. Empty (the step
 // is skipped) when a g_d is not finite. The engine and replay (train/trajectory.h) build updates only
