@@ -96,6 +96,11 @@ int cmd_bench(const Args& args) {
        "P groups of ranks perturb along different directions (1: data parallel, ranks: perturbation parallel)");
   po::variables_map vm;
   if (!parse_options("bench", args, desc, vm)) return 0;
+  const int64_t steps = vm["steps"].as<int64_t>(), warmup = vm["warmup"].as<int64_t>();
+  ZO2_REQUIRE(steps >= 1 && warmup >= 0, "zo2 bench: --steps must be >= 1 and --warmup >= 0, got ", steps, " and ",
+              warmup);
+  ZO2_REQUIRE(vm["batch-size"].as<int64_t>() >= 1, "zo2 bench: --batch-size must be >= 1, got ",
+              vm["batch-size"].as<int64_t>());
 
   DistOptions dopt;
   dopt.backend = parse_backend(vm["backend"].as<std::string>(), "--backend");
@@ -117,7 +122,7 @@ int cmd_bench(const Args& args) {
   MezoEngine engine(*model, comm, mo, ms.compute);
   const double lr = vm["lr"].as<double>();
   int64_t step = 0;
-  for (int64_t i = 0; i < vm["warmup"].as<int64_t>(); ++i) engine.step(step++, {batch}, lr);
+  for (int64_t i = 0; i < warmup; ++i) engine.step(step++, {batch}, lr);
   synchronize(dev);
   reset_peak_memory(dev);
   auto* off = dynamic_cast<OffloadModel*>(model.get());
@@ -126,7 +131,7 @@ int cmd_bench(const Args& args) {
   int64_t used = 0;
   profile_reset();
   const uint64_t sent_before = comm.bytes_sent();
-  for (int64_t i = 0; i < vm["steps"].as<int64_t>(); ++i) {
+  for (int64_t i = 0; i < steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     engine.step(step++, {batch}, lr);
     synchronize(dev);

@@ -30,6 +30,9 @@ std::vector<int64_t> spread_layers(int64_t layers, int64_t count) {
 }
 
 Plan make_plan(const PlanInput& in) {
+  ZO2_REQUIRE(in.batch >= 1 && in.seq >= 1 && in.q >= 1 && in.prefetch >= 0,
+              "plan: batch, sequence length and directions must be >= 1 and prefetch >= 0, got ", in.batch, ", ",
+              in.seq, ", ", in.q, " and ", in.prefetch);
   const OptConfig& c = in.cfg;
   Plan p;
   const double H = static_cast<double>(c.hidden), F = static_cast<double>(c.ffn), V = static_cast<double>(c.vocab_size),

@@ -1,5 +1,6 @@
 // Training options out of range are refused with the option and the value, by the library and by
-// `zo2 train` / `zo2 plan` before any model is built (a NaN learning rate used to train, skipping steps).
+// `zo2 train`, `bench` and `plan` before any model is built (a NaN learning rate used to train, skipping
+// steps; `bench --steps -1` crashed).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -94,6 +95,10 @@ TEST(TrainOptions, CommandLineRefusesThemBeforeTheModel) {
   expect_cli_error(train + "--weight-decay nan", {"weight decay", "nan"});
   expect_cli_error(train + "--gpu-memory-budget -5", {"--gpu-memory-budget", "-5"});
   expect_cli_error("plan --model opt-1.3b --gpu-memory-budget -1", {"--gpu-memory-budget", "-1"});
+  expect_cli_error("plan --model opt-1.3b --batch 0", {"batch", "got 0"});
+  expect_cli_error("plan --model opt-1.3b --seq -5", {"sequence length", "-5"});
+  expect_cli_error("bench --preset opt-tiny --device cpu --steps -1", {"--steps", "-1"});
+  expect_cli_error("bench --preset opt-tiny --device cpu --warmup -2", {"--warmup", "-2"});
 }
 
 }  // namespace
