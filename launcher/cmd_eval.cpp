@@ -36,6 +36,7 @@ int cmd_eval(const Args& args) {
   if (!parse_options("eval", args, desc, vm)) return 0;
   ZO2_REQUIRE(vm.count("data") + vm.count("eval-data") == 1, "zo2 eval: give the examples with --data FILE");
   const std::string data = vm.count("data") ? vm["data"].as<std::string>() : vm["eval-data"].as<std::string>();
+  ZO2_REQUIRE(vm["batch-size"].as<int64_t>() >= 1, "zo2 eval: --batch-size must be >= 1, got ", vm["batch-size"].as<int64_t>());
 
   SingleProcess comm;
   ModelSetup ms;

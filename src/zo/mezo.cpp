@@ -12,16 +12,16 @@ void check_mezo_options(const MezoOptions& opt) {
   ZO2_REQUIRE(std::isfinite(opt.eps) && opt.eps > 0, "eps must be a finite number > 0, got ", opt.eps);
   ZO2_REQUIRE(std::isfinite(opt.weight_decay) && opt.weight_decay >= 0, "weight decay must be a finite number >= 0, got ",
               opt.weight_decay);
+  ZO2_REQUIRE(opt.perturbation_groups >= 1, "perturbation-parallel groups must be >= 1, got ", opt.perturbation_groups);
+  ZO2_REQUIRE(opt.q * opt.perturbation_groups <= kernels::kMaxDirs, "q x perturbation groups is at most ",
+              kernels::kMaxDirs, ", got ", opt.q * opt.perturbation_groups);
 }
 
 MezoEngine::MezoEngine(ZoModel& model, Collectives& comm, const MezoOptions& opt, at::ScalarType compute_dtype)
     : model_(model), comm_(comm), opt_(opt), params_(compute_dtype, opt.group_dirs, opt.lookahead) {
   check_mezo_options(opt);
-  ZO2_REQUIRE(opt.perturbation_groups >= 1 && comm.world() % opt.perturbation_groups == 0,
-              "perturbation-parallel groups (", opt.perturbation_groups, ") must divide the number of ranks (",
-              comm.world(), ")");
-  ZO2_REQUIRE(opt.q * opt.perturbation_groups <= kernels::kMaxDirs, "q x perturbation groups is at most ",
-              kernels::kMaxDirs, ", got ", opt.q * opt.perturbation_groups);
+  ZO2_REQUIRE(comm.world() % opt.perturbation_groups == 0, "perturbation-parallel groups (", opt.perturbation_groups,
+              ") must divide the number of ranks (", comm.world(), ")");
   params_.set_largest_matrix(model.config().largest_matrix(), model.config().largest_block_matrix());
 }
 

@@ -59,7 +59,8 @@ class MezoEngine {
 };
 
 // Throws zo2::Error naming the first option out of range: q >= 1, eps finite and > 0, weight decay
-// finite and >= 0 (an infinite or NaN value would make every loss or update NaN, and every step skipped).
+// finite and >= 0 (an infinite or NaN value would make every loss or update NaN, and every step skipped),
+// perturbation groups >= 1, q x groups within the kernels' direction limit.
 void check_mezo_options(const MezoOptions& opt);
 
 // The update of step `step` from its projected gradients g_d (d = 0..n-1, n = g.size()): key =

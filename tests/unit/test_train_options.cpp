@@ -61,6 +61,8 @@ TEST(MezoOptions, OutOfRangeValuesAreRefused) {
       {[&](MezoOptions& o) { o.eps = nan; }, {"eps", "nan"}},
       {[&](MezoOptions& o) { o.weight_decay = inf; }, {"weight decay", "inf"}},
       {[](MezoOptions& o) { o.weight_decay = -0.1f; }, {"weight decay", "-0.1"}},
+      {[](MezoOptions& o) { o.perturbation_groups = 0; }, {"perturbation-parallel groups", "0"}},
+      {[](MezoOptions& o) { o.q = 100000; }, {"q x perturbation groups", "100000"}},
   };
   for (const Case& c : cases) {
     MezoOptions o;
@@ -93,12 +95,14 @@ TEST(TrainOptions, CommandLineRefusesThemBeforeTheModel) {
   expect_cli_error(train + "--eval-batch-size 0", {"evaluation batch size", "0"});
   expect_cli_error(train + "--eps inf", {"eps", "inf"});
   expect_cli_error(train + "--weight-decay nan", {"weight decay", "nan"});
+  expect_cli_error(train + "--q 100000", {"q x perturbation groups", "100000"});
   expect_cli_error(train + "--gpu-memory-budget -5", {"--gpu-memory-budget", "-5"});
   expect_cli_error("plan --model opt-1.3b --gpu-memory-budget -1", {"--gpu-memory-budget", "-1"});
   expect_cli_error("plan --model opt-1.3b --batch 0", {"batch", "got 0"});
   expect_cli_error("plan --model opt-1.3b --seq -5", {"sequence length", "-5"});
   expect_cli_error("bench --preset opt-tiny --device cpu --steps -1", {"--steps", "-1"});
   expect_cli_error("bench --preset opt-tiny --device cpu --warmup -2", {"--warmup", "-2"});
+  expect_cli_error("eval --preset opt-tiny --device cpu --data " + data + " --batch-size 0", {"--batch-size", "0"});
 }
 
 }  // namespace
