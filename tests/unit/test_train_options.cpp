@@ -17,6 +17,21 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// Each case changes one field of default options; `check` must then throw naming every part.
+template <class Options>
+struct Case {
+  std::function<void(Options&)> set;
+  std::vector<std::string> parts;
+};
+template <class Options>
+void expect_each_refused(void (*check)(const Options&), const std::vector<Case<Options>>& cases) {
+  for (const Case<Options>& c : cases) {
+    Options o;
+    c.set(o);
+    test::expect_error([&] { check(o); }, c.parts);
+  }
+}
+
 TEST(TrainOptions, OutOfRangeValuesAreRefused) {
   EXPECT_NO_THROW(check_train_options(TrainOptions{}));
   TrainOptions zero;
@@ -24,11 +39,7 @@ TEST(TrainOptions, OutOfRangeValuesAreRefused) {
   zero.lr.base = 0;
   EXPECT_NO_THROW(check_train_options(zero));
 
-  struct Case {
-    std::function<void(TrainOptions&)> set;
-    std::vector<std::string> parts;
-  };
-  const std::vector<Case> cases = {
+  expect_each_refused<TrainOptions>(check_train_options, {
       {[](TrainOptions& o) { o.steps = -3; }, {"steps", "-3"}},
       {[](TrainOptions& o) { o.batch_size = 0; }, {"batch size", "0"}},
       {[](TrainOptions& o) { o.micro_batches = -1; }, {"micro-batches", "-1"}},
@@ -39,22 +50,13 @@ TEST(TrainOptions, OutOfRangeValuesAreRefused) {
       {[](TrainOptions& o) { o.lr.base = kInf; }, {"learning rate", "inf"}},
       {[](TrainOptions& o) { o.lr.base = -1e-6; }, {"learning rate", "-1e-06"}},
       {[](TrainOptions& o) { o.lr.warmup = -4; }, {"warmup", "-4"}},
-  };
-  for (const Case& c : cases) {
-    TrainOptions o;
-    c.set(o);
-    test::expect_error([&] { check_train_options(o); }, c.parts);
-  }
+  });
 }
 
 TEST(MezoOptions, OutOfRangeValuesAreRefused) {
   EXPECT_NO_THROW(check_mezo_options(MezoOptions{}));
-  struct Case {
-    std::function<void(MezoOptions&)> set;
-    std::vector<std::string> parts;
-  };
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
-  const std::vector<Case> cases = {
+  expect_each_refused<MezoOptions>(check_mezo_options, {
       {[](MezoOptions& o) { o.q = 0; }, {"q (directions per step)", "0"}},
       {[](MezoOptions& o) { o.eps = 0; }, {"eps", "0"}},
       {[&](MezoOptions& o) { o.eps = inf; }, {"eps", "inf"}},
@@ -63,12 +65,7 @@ TEST(MezoOptions, OutOfRangeValuesAreRefused) {
       {[](MezoOptions& o) { o.weight_decay = -0.1f; }, {"weight decay", "-0.1"}},
       {[](MezoOptions& o) { o.perturbation_groups = 0; }, {"perturbation-parallel groups", "0"}},
       {[](MezoOptions& o) { o.q = 100000; }, {"q x perturbation groups", "100000"}},
-  };
-  for (const Case& c : cases) {
-    MezoOptions o;
-    c.set(o);
-    test::expect_error([&] { check_mezo_options(o); }, c.parts);
-  }
+  });
 }
 
 // One line "zo2: error: ..." naming the value, exit status 1, and nothing before it: the run stopped
