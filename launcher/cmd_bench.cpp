@@ -96,11 +96,8 @@ int cmd_bench(const Args& args) {
        "P groups of ranks perturb along different directions (1: data parallel, ranks: perturbation parallel)");
   po::variables_map vm;
   if (!parse_options("bench", args, desc, vm)) return 0;
-  const int64_t steps = vm["steps"].as<int64_t>(), warmup = vm["warmup"].as<int64_t>();
-  ZO2_REQUIRE(steps >= 1 && warmup >= 0, "zo2 bench: --steps must be >= 1 and --warmup >= 0, got ", steps, " and ",
-              warmup);
-  ZO2_REQUIRE(vm["batch-size"].as<int64_t>() >= 1, "zo2 bench: --batch-size must be >= 1, got ",
-              vm["batch-size"].as<int64_t>());
+  const int64_t steps = int_option(vm, "steps", 1), warmup = int_option(vm, "warmup", 0);
+  const int64_t B = int_option(vm, "batch-size", 1);
 
   DistOptions dopt;
   dopt.backend = parse_backend(vm["backend"].as<std::string>(), "--backend");
@@ -111,7 +108,7 @@ int cmd_bench(const Args& args) {
   use_process_group(*group, &ms);
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const at::Device dev = ms.device;
-  const int64_t B = vm["batch-size"].as<int64_t>(), T = std::min(vm["max-length"].as<int64_t>(), ms.cfg.max_positions);
+  const int64_t T = std::min(vm["max-length"].as<int64_t>(), ms.cfg.max_positions);
   MezoOptions mo;
   mo.seed = 1;
   mo.q = vm["q"].as<int64_t>();

@@ -36,15 +36,13 @@ int cmd_eval(const Args& args) {
   if (!parse_options("eval", args, desc, vm)) return 0;
   ZO2_REQUIRE(vm.count("data") + vm.count("eval-data") == 1, "zo2 eval: give the examples with --data FILE");
   const std::string data = vm.count("data") ? vm["data"].as<std::string>() : vm["eval-data"].as<std::string>();
-  ZO2_REQUIRE(vm["batch-size"].as<int64_t>() >= 1, "zo2 eval: --batch-size must be >= 1, got ", vm["batch-size"].as<int64_t>());
+  const int64_t batch_size = int_option(vm, "batch-size", 1), num = int_option(vm, "num-eval", 0);
 
   SingleProcess comm;
   ModelSetup ms;
   std::unique_ptr<ZoModel> model = build_model(vm, &ms);
   const int64_t max_length = std::min(vm["max-length"].as<int64_t>(), ms.cfg.max_positions);
-  TaskSetup ts = make_task_setup(vm, ms, max_length, vm["batch-size"].as<int64_t>());
-  const int64_t num = vm["num-eval"].as<int64_t>();
-  ZO2_REQUIRE(num >= 0, "option --num-eval: must be >= 0, got ", num);
+  TaskSetup ts = make_task_setup(vm, ms, max_length, batch_size);
 
   nlohmann::json res = {{"data", data}, {"model", ms.source.empty() ? vm["preset"].as<std::string>() : ms.source}};
   EvalMetrics m;

@@ -42,6 +42,12 @@ bool parse_options(const std::string& command, const Args& args, po::options_des
   return true;
 }
 
+int64_t int_option(const po::variables_map& vm, const std::string& name, int64_t min) {
+  const int64_t v = vm[name].as<int64_t>();
+  ZO2_REQUIRE(v >= min, "option --", name, ": must be >= ", min, ", got ", v);
+  return v;
+}
+
 std::string describe(const po::variables_map& vm) {
   std::ostringstream os;
   for (const auto& [name, v] : vm) {

@@ -37,8 +37,7 @@ TaskSetup make_task_setup(const po::variables_map& vm, const ModelSetup& ms, int
     if (tok->special().eos >= 0) ts.eval.generate.stop_ids.push_back(tok->special().eos);
   }
   ts.encoding.max_length = max_length;
-  ts.encoding.max_new_tokens = vm["max-new-tokens"].as<int64_t>();
-  ZO2_REQUIRE(ts.encoding.max_new_tokens >= 1, "option --max-new-tokens: must be >= 1, got ", ts.encoding.max_new_tokens);
+  ts.encoding.max_new_tokens = int_option(vm, "max-new-tokens", 1);
   ts.eval.batch.pad_id = ms.cfg.pad_token_id;
   ts.eval.batch.max_len = max_length;
   ts.eval.batch_size = batch_size;
